@@ -1,0 +1,5 @@
+"""Allows ``python -m console``."""
+
+from console.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Command line: the TUI and the headless commands (check, report, init).
+
+Imports are lazy on purpose. ``ops-console --version`` must answer in well under 0.3 s on a
+busy deploy host, so textual, docker, asyncssh and httpx are imported only by the command
+that needs them. A config error prints one clear line and exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from console import __version__
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_CONFIG = 2
+
+DESCRIPTION = (
+    "A terminal operations console for auth incidents: containers, auth log events, "
+    "health endpoints and secret presence across every configured server, live."
+)
+
+CONFIG_HELP = (
+    "config file (default: $OPS_CONSOLE_CONFIG, then ~/.config/ops-console/config.toml, "
+    "else zero-config local mode)"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ops-console", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"ops-console {__version__}")
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check", help="run every probe once, no TUI (exit 0 good, 1 problem)")
+    check.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    check.add_argument("--json", action="store_true", help="print the JSON document instead")
+    check.add_argument("--server", metavar="NAME", help="only this server")
+    check.add_argument("--window", metavar="SECONDS", type=int, default=900,
+                       help="auth-event window in seconds (default 900)")
+
+    report = sub.add_parser("report", help="write a Markdown incident snapshot")
+    report.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    report.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
+    init = sub.add_parser("init", help="write a starter config from what this machine runs")
+    init.add_argument("-o", "--output", metavar="FILE",
+                      help="where to write (default ~/.config/ops-console/config.toml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "tui"
+    if command == "init":
+        from console.commands.init import run_init
+
+        return run_init(args)
+
+    from console.config import ConfigError, load_or_default
+
+    try:
+        config = load_or_default(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"ops-console: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    if command == "check":
+        from console.commands.check import run_check
+
+        return run_check(config, args)
+    if command == "report":
+        from console.commands.report import run_report
+
+        return run_report(config, args)
+    return run_tui(config)
+
+
+def run_tui(config: object) -> int:
+    from console.ui.app import OpsConsoleApp
+
+    app = OpsConsoleApp(config)
+    app.run()
+    return app.return_code or EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Headless commands (check, report, init): the engine without a screen. No Textual here."""

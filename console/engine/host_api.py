@@ -1,0 +1,79 @@
+"""The one interface every server is reached through, local or over SSH.
+
+Services (containers, logs, health, secrets, actions) are written against ``Host`` only, so
+each works the same against this machine and against a server behind one SSH connection.
+A Host owns its connection life cycle: it connects in the background, reports its
+``ConnectionStatus`` to listeners, and reconnects by itself with capped backoff. Calls made
+while it is down raise ``HostUnavailable`` at once instead of hanging.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from console.models import CommandResult, ConnectionStatus
+
+__all__ = ["Host", "HostUnavailable", "StatusListener"]
+
+StatusListener = Callable[[ConnectionStatus], None]
+
+
+class HostUnavailable(ConnectionError):
+    """The server cannot be reached right now; the message says why in plain words."""
+
+
+class Host(abc.ABC):
+    """A server: run commands, read files, reach its Docker socket and its TCP ports."""
+
+    name: str
+
+    @property
+    @abc.abstractmethod
+    def status(self) -> ConnectionStatus:
+        """The current connection status (cheap; no I/O)."""
+
+    @abc.abstractmethod
+    def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
+        """Call ``listener`` on the event loop at every status change; returns an unsubscribe."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Begin connecting in the background and keep the connection alive. Returns at once."""
+
+    @abc.abstractmethod
+    async def wait_up(self, timeout: float | None = None) -> bool:
+        """Wait until the host is up; False on timeout. Never raises for a down host."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop reconnecting and release the connection and any forwarded sockets."""
+
+    @abc.abstractmethod
+    async def run(self, argv: Sequence[str], *, timeout: float | None = 30.0,
+                  input: bytes | None = None) -> CommandResult:
+        """Run a command (argv, never a shell string) and collect its output."""
+
+    @abc.abstractmethod
+    def stream(self, argv: Sequence[str]) -> AsyncIterator[bytes]:
+        """Run a long-lived command (``tail -F``) and yield its stdout in chunks until it ends.
+
+        Closing the iterator (``aclose``) kills the remote process.
+        """
+
+    @abc.abstractmethod
+    async def read_file(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> bytes:
+        """Read a file on the server; FileNotFoundError if it is absent."""
+
+    @abc.abstractmethod
+    async def docker_base_url(self) -> str:
+        """A ``unix://`` URL for the docker SDK that reaches this server's Docker socket.
+
+        For SSH hosts, a local socket forwarded over the one connection.
+        """
+
+    @abc.abstractmethod
+    async def open_tcp(self, host: str, port: int) -> tuple[asyncio.StreamReader,
+                                                              asyncio.StreamWriter]:
+        """Open a TCP connection *from the server* to host:port (tunnelled for SSH hosts)."""
