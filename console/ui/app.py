@@ -1,0 +1,419 @@
+"""The ops-console TUI: a server status bar, the four panes, a footer, and the action keys.
+
+The app does no I/O of its own: it holds a ``Fleet`` and starts it in a worker on mount
+(``exit_on_error=False``: a failing server or service is shown, never fatal), stops it on
+quit, and routes keys to panes and screens.
+
+Layout: a 2x2 grid when the terminal is at least 120x34; below that the panes collapse to
+tabs (one pane at a time, ``1``-``4`` switch), so 80x24 stays readable. The switch is pure
+CSS driven by Textual's breakpoint classes on the screen (``-narrow``/``-short``).
+
+Extension points for the other panes and screens:
+
+- panes are found by module name (``console.ui.widgets.PANES``); a missing module shows
+  "<Pane> — not built yet";
+- ``m`` / ``t`` push ``MigrateScreen(fleet, server)`` / ``TestLoginScreen(fleet, server)``
+  from ``console.ui.screens.migrate`` / ``.test_login`` when those modules exist;
+- ``/`` and ``p`` call ``open_filter()`` / ``toggle_pause()`` on the logs pane;
+- ``selected_server()`` asks the focused pane's ``selected_server()``;
+- ``r`` goes through ``fleet.actions.restart(server, container_id)`` when the Fleet has an
+  actions service (audit), else ``fleet.containers.restart``;
+- the palette takes extra command sources (``console.ui.commands.register_command_source``);
+- ``clock`` (a ``() -> datetime``) is what every time-dependent text uses, frozen in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Tab, Tabs
+from textual.worker import Worker, WorkerState
+
+from console.models import ActionResult, ContainerInfo, utcnow
+from console.ui.commands import OpsCommands
+from console.ui.safe_text import make_visible, safe
+from console.ui.screens import audit_view  # noqa: F401 - registers its palette entries
+from console.ui.screens.confirm import ConfirmScreen
+from console.ui.screens.help import HelpScreen, entries_from_bindings
+from console.ui.themes import load_themes, resolve_theme, theme_variable_defaults
+from console.ui.widgets import PANES, PaneSpec, load_pane_class
+from console.ui.widgets.header import ServerStatusBar
+from console.ui.widgets.placeholder import NotBuiltPane
+
+__all__ = ["OpsConsoleApp"]
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 5.0
+
+PaneClasses = dict[str, type[Widget] | None]
+
+
+class PaneTabs(Tabs, can_focus=False):
+    """The pane switcher shown in the compact layout; mouse-clickable, keys are 1-4."""
+
+
+class OpsConsoleApp(App[int]):
+    """``OpsConsoleApp(config, fleet=None)``: the operator's one screen."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "ops-console"
+    COMMANDS = App.COMMANDS | {OpsCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
+
+    BINDINGS = [
+        Binding("r", "restart", "Restart", id="restart",
+                tooltip="Restart the selected container (asks for confirmation first)"),
+        Binding("m", "migrate", "Migrate", id="migrate",
+                tooltip="Run the selected server's migration command, output streamed"),
+        Binding("t", "test_login", "Test login", id="test_login",
+                tooltip="POST real credentials to the selected server's login endpoint"),
+        Binding("slash", "filter", "Filter", id="filter",
+                tooltip="Edit the log filter (a regex), live; esc clears it"),
+        Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume following the logs"),
+        *(Binding(spec.key, f"focus_pane('{spec.key}')", spec.title, show=False,
+                  id=f"focus.{spec.id}", tooltip=f"Focus the {spec.title.lower()} pane")
+          for spec in PANES),
+        Binding("question_mark", "help", "Help", id="help", tooltip="Every key binding"),
+        Binding("ctrl+p", "command_palette", "Palette", id="palette",
+                tooltip="Command palette: every action on every server"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop following and quit"),
+    ]
+
+    active_pane: reactive[str] = reactive("containers")
+    """The pane shown in the compact (tabbed) layout and focused by default."""
+
+    def __init__(self, config: Any, fleet: Any = None, *,
+                 clock: Callable[[], datetime] = utcnow,
+                 pane_classes: PaneClasses | None = None) -> None:
+        super().__init__()
+        if fleet is None:
+            from console.engine.fleet import Fleet
+
+            fleet = Fleet(config)
+        self.config = config
+        self.fleet = fleet
+        self.clock = clock
+        self._pane_overrides = pane_classes or {}
+        self._stopped = False
+        self._startup_messages: list[tuple[str, str]] = []
+        self._setup_themes()
+
+    # -- themes --------------------------------------------------------------------------
+
+    def _setup_themes(self) -> None:
+        themes, problems = load_themes()
+        for theme in themes.values():
+            self.register_theme(theme)
+        for problem in problems:
+            self._startup_messages.append((problem, "warning"))
+        name, message = resolve_theme(self.config.console.theme, self.available_themes)
+        if message:
+            self._startup_messages.append((message, "warning"))
+        self.theme = name
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """Severity/state colours for themes that lack them (Textual's built-ins)."""
+        return theme_variable_defaults(self.current_theme)
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+
+    # -- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield ServerStatusBar(self.fleet, clock=self.clock,
+                              read_only=self.config.console.read_only, id="status-bar")
+        yield PaneTabs(*(Tab(f"{spec.key} {spec.title}", id=f"tab-{spec.id}")
+                         for spec in PANES), id="pane-tabs")
+        with Grid(id="panes"):
+            for spec in PANES:
+                frame = Vertical(classes="pane-frame", id=f"frame-{spec.id}")
+                frame.border_title = f"{spec.key} {spec.title}"
+                with frame:
+                    yield self._make_pane(spec)
+        yield Footer(show_command_palette=False)
+
+    def _make_pane(self, spec: PaneSpec) -> Widget:
+        """The pane if its module exists and it constructs; otherwise an honest stand-in."""
+        pane_id = f"pane-{spec.id}"
+        try:
+            if spec.id in self._pane_overrides:
+                pane_class = self._pane_overrides[spec.id]
+            else:
+                pane_class = load_pane_class(spec)
+            if pane_class is None:
+                return NotBuiltPane(spec.title, id=pane_id)
+            pane = pane_class(self.fleet)
+        except Exception as exc:  # noqa: BLE001 - one broken pane must not stop the console
+            log.exception("pane %s failed", spec.id)
+            return NotBuiltPane(spec.title, error=f"{type(exc).__name__}: {exc}", id=pane_id)
+        if pane.id is None:
+            pane.id = pane_id
+        return pane
+
+    def pane(self, pane_id: str) -> Widget:
+        """The widget inside a pane's frame (real pane or stand-in)."""
+        return self.query_one(f"#frame-{pane_id}").children[0]
+
+    def on_mount(self) -> None:
+        for message, severity in self._startup_messages:
+            self.say(message, severity=severity, timeout=12)
+        self._show_active(self.active_pane)
+        self.pane(self.active_pane).focus()
+        self.run_worker(self._start_fleet(), name="fleet-start", group="fleet",
+                        exit_on_error=False)
+
+    def on_resize(self) -> None:
+        self.query_one(Footer).compact = self.size.width < 120
+
+    async def _start_fleet(self) -> None:
+        await self.fleet.start()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed background job is shown to the operator, never silently dropped."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.say(f"{event.worker.name or 'background task'} failed: "
+                     f"{type(error).__name__}: {error}", severity="error", timeout=15)
+
+    # -- quitting ------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        await self._stop_fleet()
+        self.exit(0)
+
+    async def _stop_fleet(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await asyncio.wait_for(self.fleet.stop(), STOP_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - quitting must always work
+            log.exception("fleet stop failed")
+
+    async def on_unmount(self) -> None:
+        await self._stop_fleet()
+
+    # -- focus and the compact layout ----------------------------------------------------
+
+    def watch_active_pane(self, pane_id: str) -> None:
+        if self.is_mounted:
+            self._show_active(pane_id)
+
+    def _show_active(self, pane_id: str) -> None:
+        for spec in PANES:
+            self.query_one(f"#frame-{spec.id}").set_class(spec.id == pane_id, "-active")
+        self.query_one(PaneTabs).active = f"tab-{pane_id}"
+
+    def action_focus_pane(self, key: str) -> None:
+        spec = next(s for s in PANES if s.key == key)
+        self.active_pane = spec.id
+        self._show_active(spec.id)
+        self.call_after_refresh(self._focus_in, self.pane(spec.id))
+
+    def _focus_in(self, widget: Widget) -> None:
+        if widget.focusable:
+            widget.focus()
+            return
+        for child in widget.query("*"):
+            if child.focusable:
+                child.focus()
+                return
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab is None or event.tab.id is None:
+            return
+        pane_id = event.tab.id.removeprefix("tab-")
+        if pane_id != self.active_pane:
+            self.action_focus_pane(next(s.key for s in PANES if s.id == pane_id))
+
+    def on_descendant_focus(self, event: Any) -> None:
+        """Focus moved by tab or mouse: the pane it landed in becomes the active one."""
+        node = self.focused
+        while node is not None and not isinstance(node, Screen):
+            if node.id and node.id.startswith("frame-"):
+                self.active_pane = node.id.removeprefix("frame-")
+                return
+            node = node.parent
+
+    def selected_server(self) -> str:
+        """The server of the row selected in the focused pane, else the first server."""
+        node = self.focused
+        while node is not None and not isinstance(node, Screen | App):
+            ask = getattr(node, "selected_server", None)
+            if callable(ask):
+                server = ask()
+                if server:
+                    return server
+            node = node.parent
+        return self.config.servers[0].name
+
+    # -- messages ------------------------------------------------------------------------
+
+    def say(self, message: str, *, severity: str = "information",
+            timeout: float | None = None) -> None:
+        """A notification whose text is shown literally (it may carry server text)."""
+        self.notify(make_visible(message, 600), severity=severity,  # type: ignore[arg-type]
+                    timeout=timeout, markup=False)
+
+    def _refuse_read_only(self, what: str) -> bool:
+        if self.config.console.read_only:
+            self.say(f"Read-only mode (console.read_only = true): {what} refused.",
+                     severity="warning")
+            return True
+        return False
+
+    # -- help and palette ----------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        entries = entries_from_bindings("global", self.BINDINGS, self.get_key_display_name)
+        seen = {binding_id for binding_id in (b.id for b in self.BINDINGS) if binding_id}
+        focused_bindings = []
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if active.node is self or (binding.id and binding.id in seen):
+                continue
+            if not binding.show and not binding.id:
+                continue
+            focused_bindings.append(binding)
+        if focused_bindings:
+            entries += entries_from_bindings("focused pane", focused_bindings,
+                                             self.get_key_display_name)
+        self.push_screen(HelpScreen(entries))
+
+    def get_key_display_name(self, key: str) -> str:
+        return {"question_mark": "?", "slash": "/"}.get(key, self.get_key_display(
+            Binding(key, "")))
+
+    # -- actions -------------------------------------------------------------------------
+
+    def _containers_pane(self) -> Any:
+        pane = self.pane("containers")
+        return pane if hasattr(pane, "selected_container") else None
+
+    def action_restart(self) -> None:
+        if self._refuse_read_only("restart"):
+            return
+        pane = self._containers_pane()
+        info: ContainerInfo | None = pane.selected_container() if pane else None
+        if info is None:
+            self.say("Select a container row in the containers pane (key 1) first.",
+                     severity="warning")
+            return
+        self.request_restart(info.server, info.id)
+
+    def request_restart(self, server: str, container_id: str) -> None:
+        """Confirm, then restart. Also the palette's entry point."""
+        if self._refuse_read_only("restart"):
+            return
+        info = self.fleet.containers.find(server, container_id)
+        if info is None:
+            self.say(f"That container is no longer listed on {server}.", severity="warning")
+            return
+        protected = self.config.server(server).protected
+        title = Text.assemble("Restart ", safe(info.name, "bold"), " on ",
+                              safe(server, "bold"), "?")
+        body = [
+            Text.assemble("Runs docker restart on ", safe(server),
+                          ": the container gets 10 s to stop, then it is killed and started."),
+            Text.assemble("Now: ", safe(info.state), ", health ", safe(info.health),
+                          ", image ", safe(info.image)),
+            Text("It serves nothing until it is back up."),
+        ]
+        if self._audited_restart() is not None:
+            body.append(Text("The intent and the outcome go to the audit log."))
+        self.push_screen(ConfirmScreen(title, body, typed_name=server if protected else None),
+                         callback=partial(self._restart_confirmed, server, container_id,
+                                          info.name))
+
+    def _restart_confirmed(self, server: str, container_id: str, name: str,
+                           confirmed: bool | None) -> None:
+        if not confirmed:
+            self.say("Restart cancelled; nothing was done.")
+            return
+        self.run_worker(self._restart(server, container_id, name), name=f"restart {name}",
+                        group="actions", exit_on_error=False)
+
+    def _audited_restart(self) -> Callable[..., Any] | None:
+        actions = getattr(self.fleet, "actions", None)
+        restart = getattr(actions, "restart", None)
+        return restart if callable(restart) else None
+
+    async def _restart(self, server: str, container_id: str, name: str) -> None:
+        restart = self._audited_restart() or self.fleet.containers.restart
+        self.say(f"Restarting {name} on {server}…")
+        try:
+            result = await restart(server, container_id)
+        except Exception as exc:  # noqa: BLE001 - shown, the console carries on
+            self.say(f"Restart of {name} on {server} failed: {exc}", severity="error",
+                     timeout=15)
+            return
+        if isinstance(result, ActionResult) and not result.ok:
+            self.say(f"Restart of {name} on {server} failed: {result.detail}",
+                     severity="error", timeout=15)
+            return
+        self.say(f"{name} on {server} restarted.")
+
+    def _screen_class(self, module: str, class_name: str) -> type[Screen[Any]] | None:
+        try:
+            return getattr(importlib.import_module(module), class_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                return None
+            raise
+
+    def _push_action_screen(self, what: str, module: str, class_name: str,
+                            server: str | None) -> None:
+        server = server or self.selected_server()
+        try:
+            screen_class = self._screen_class(module, class_name)
+        except Exception as exc:  # noqa: BLE001 - a broken screen is reported
+            self.say(f"{what} screen failed to load: {exc}", severity="error")
+            return
+        if screen_class is None:
+            self.say(f"{what} — not built yet.", severity="warning")
+            return
+        self.push_screen(screen_class(self.fleet, server))
+
+    def action_migrate(self, server: str | None = None) -> None:
+        if self._refuse_read_only("migrate"):
+            return
+        self._push_action_screen("Migrate", "console.ui.screens.migrate", "MigrateScreen",
+                                 server)
+
+    def action_test_login(self, server: str | None = None) -> None:
+        self._push_action_screen("Test login", "console.ui.screens.test_login",
+                                 "TestLoginScreen", server)
+
+    def _logs_pane_call(self, method: str, what: str, *, focus: bool) -> None:
+        pane = self.pane("logs")
+        call = getattr(pane, method, None)
+        if not callable(call):
+            self.say(f"{what}: the logs pane is not built yet.", severity="warning")
+            return
+        if focus and self.active_pane != "logs":
+            self.active_pane = "logs"
+            self._show_active("logs")
+        call()
+
+    def action_filter(self) -> None:
+        self._logs_pane_call("open_filter", "Log filter", focus=True)
+
+    def action_pause(self) -> None:
+        self._logs_pane_call("toggle_pause", "Pause", focus=False)

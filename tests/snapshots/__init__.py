@@ -1,0 +1,1 @@
+"""Snapshot tests of the UI shell and the containers pane, and the fakes they share."""

@@ -1,0 +1,71 @@
+"""Snapshots of the main screen (80x24 and 160x48) and the help screen.
+
+Deterministic: fake hosts and a fake Docker daemon (tests/snapshots/fakes.py), a frozen
+clock for every time-dependent text (uptime, "retrying 12s ago"), no cursor blink
+(conftest.py). The logs, health and secrets panes are pinned to their "not built yet"
+stand-ins here so these snapshots change only when the shell or the containers pane does;
+each pane's owner snapshots their own pane. Update with ``--snapshot-update`` after a
+deliberate change, and look at the report before accepting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from console.models import ConnState
+from console.ui.app import OpsConsoleApp
+from console.ui.screens.help import HelpScreen
+from tests.snapshots.fakes import FROZEN_NOW, FakeFleet, FakeHost, make_config
+
+PLACEHOLDERS: dict[str, Any] = {"logs": None, "health": None, "secrets": None}
+
+
+def build_app(fleet: FakeFleet) -> OpsConsoleApp:
+    return OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW,
+                         pane_classes=dict(PLACEHOLDERS))
+
+
+async def wait_loaded(pilot: Any) -> None:
+    """Until the containers pane shows every server that is up."""
+    app = pilot.app
+    expected = {name for name, host in app.fleet.hosts.items() if host.status.is_up}
+    for _ in range(500):
+        snapshot = app.fleet.containers.snapshot()
+        if all(snapshot[name].state == "ok" for name in expected):
+            break
+        await asyncio.sleep(0.01)
+    await pilot.pause(0.1)
+    app.pane("containers").update_rows()
+    await pilot.pause()
+
+
+def test_main_screen_80x24(snap_compare: Any) -> None:
+    assert snap_compare(build_app(FakeFleet()), terminal_size=(80, 24),
+                        run_before=wait_loaded)
+
+
+def test_main_screen_160x48_with_a_server_down(snap_compare: Any) -> None:
+    config = make_config()
+    hosts = {
+        "alpha": FakeHost("alpha"),
+        "bravo": FakeHost("bravo", ConnState.RETRYING, "connection refused",
+                          since=FROZEN_NOW - timedelta(seconds=12),
+                          retry_at=FROZEN_NOW + timedelta(seconds=4)),
+    }
+    assert snap_compare(build_app(FakeFleet(config, hosts=hosts)), terminal_size=(160, 48),
+                        run_before=wait_loaded)
+
+
+def test_help_screen(snap_compare: Any) -> None:
+    async def open_help(pilot: Any) -> None:
+        await wait_loaded(pilot)
+        await pilot.press("question_mark")
+        for _ in range(100):
+            if isinstance(pilot.app.screen, HelpScreen):
+                break
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(build_app(FakeFleet()), terminal_size=(100, 36), run_before=open_help)
