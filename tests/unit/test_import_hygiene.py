@@ -15,7 +15,7 @@ import pytest
 import console.commands
 import console.engine
 
-HEADLESS = ["console", "console.cli", "console.config", "console.models"] + [
+HEADLESS = ["console", "console.cli", "console.config", "console.models", "console.textsafe"] + [
     f"{pkg.__name__}.{info.name}"
     for pkg in (console.engine, console.commands)
     for info in pkgutil.iter_modules(pkg.__path__)
