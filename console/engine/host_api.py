@@ -53,27 +53,44 @@ class Host(abc.ABC):
     @abc.abstractmethod
     async def run(self, argv: Sequence[str], *, timeout: float | None = 30.0,
                   input: bytes | None = None) -> CommandResult:
-        """Run a command (argv, never a shell string) and collect its output."""
+        """Run a command (argv, never a shell string) and collect its output.
+
+        A missing command gives exit status 127. On timeout the command is killed and
+        TimeoutError is raised.
+        """
 
     @abc.abstractmethod
     def stream(self, argv: Sequence[str]) -> AsyncIterator[bytes]:
         """Run a long-lived command (``tail -F``) and yield its stdout in chunks until it ends.
 
-        Closing the iterator (``aclose``) kills the remote process.
+        Closing the iterator (``aclose``) kills the remote process. If the link dies
+        mid-stream, HostUnavailable is raised rather than a quiet end.
         """
 
     @abc.abstractmethod
     async def read_file(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> bytes:
-        """Read a file on the server; FileNotFoundError if it is absent."""
+        """Read a file on the server; FileNotFoundError if it is absent.
+
+        Returns at most ``max_bytes`` (a longer file is cut there). PermissionError when
+        access is denied, IsADirectoryError for a directory.
+        """
 
     @abc.abstractmethod
     async def docker_base_url(self) -> str:
         """A ``unix://`` URL for the docker SDK that reaches this server's Docker socket.
 
-        For SSH hosts, a local socket forwarded over the one connection.
+        For SSH hosts, a local socket forwarded over the one connection; its path stays the
+        same across reconnects, so a docker client built on it works again once the host is
+        back up.
         """
 
     @abc.abstractmethod
     async def open_tcp(self, host: str, port: int) -> tuple[asyncio.StreamReader,
                                                               asyncio.StreamWriter]:
-        """Open a TCP connection *from the server* to host:port (tunnelled for SSH hosts)."""
+        """Open a TCP connection *from the server* to host:port (tunnelled for SSH hosts).
+
+        Failures raise what a local connect would: ConnectionRefusedError, TimeoutError,
+        socket.gaierror (name not resolved), other OSError; HostUnavailable if the server
+        itself is down. For SSH hosts the pair is asyncssh's SSHReader/SSHWriter, which are
+        asyncio-stream-like (read/readexactly/write/drain/close) but not these classes.
+        """
