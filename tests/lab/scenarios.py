@@ -1,0 +1,150 @@
+"""Scenarios: each puts the lab into the state one incident describes, and says so.
+
+Every scenario returns once the state is real (the backend is stopped *and* nginx answers
+502; the recreated container is healthy or has exited), so a test can assert at once.
+``reset`` (in control.py) undoes any of them. Scenarios do not stack cleverly: run ``reset``
+between two unless you mean to combine them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import docker
+
+from tests.lab import stack
+from tests.lab.layout import BACKEND2_PORT, BACKEND_PORT, NGINX_PORT, Layout
+from tests.lab.system import LabError
+
+Result = dict[str, Any]
+FAIL_FLAG = "/data/MIGRATION_FAIL"
+
+
+def http_status(url: str, method: str = "GET", timeout: float = 5.0) -> int | None:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def wait_status(url: str, want: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = http_status(url, timeout=3.0)
+        if got == want:
+            return
+        time.sleep(0.2)
+    raise LabError(f"{url} answered {got}, expected {want} within {timeout:.0f}s")
+
+
+def _edit_env(layout: Layout, project: str, change: Callable[[dict[str, str]], None]) -> None:
+    env = stack.read_env(layout, project)
+    change(env)
+    stack.write_env(layout, project, env)
+
+
+def backend_down(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """crm-backend-1 stopped (restart policy "no" keeps it down); nginx answers 502."""
+    container = stack.get_container(client, "crm-backend-1")
+    if container is not None and container.status == "running":
+        container.stop(timeout=5)
+    wait_status(f"http://127.0.0.1:{NGINX_PORT}/health", 502)
+    return {"stopped": ["crm-backend-1"], "nginx": 502}
+
+
+def secret_missing(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """SERVICE_SECRET gone from crm's .env and from crm-backend-1's env (it still starts)."""
+    _edit_env(layout, "crm", lambda env: env.pop("SERVICE_SECRET", None))
+    stack.recreate(client, layout, "crm-backend-1")
+    stack.wait_healthy(client, ["crm-backend-1"])
+    return {"removed": "SERVICE_SECRET", "env_file": str(layout.env_file("crm")),
+            "container": "crm-backend-1"}
+
+
+def jwt_missing(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """JWT_SECRET gone: the backend refuses to start (RuntimeError, exit 1); nginx 502."""
+    _edit_env(layout, "crm", lambda env: env.pop("JWT_SECRET", None))
+    stack.recreate(client, layout, "crm-backend-1")
+    code = stack.wait_exited(client, "crm-backend-1")
+    wait_status(f"http://127.0.0.1:{NGINX_PORT}/health", 502)
+    return {"removed": "JWT_SECRET", "container": "crm-backend-1", "exit_code": code}
+
+
+def jwt_drift(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """crm2's JWT_SECRET differs from crm's, in its .env and its container (both healthy)."""
+    _edit_env(layout, "crm2", lambda env: env.update(JWT_SECRET=secrets.token_urlsafe(36)))
+    stack.recreate(client, layout, "crm2-backend-1")
+    stack.wait_healthy(client, ["crm2-backend-1"])
+    return {"changed": "JWT_SECRET", "env_file": str(layout.env_file("crm2")),
+            "container": "crm2-backend-1"}
+
+
+def env_drift(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """crm's .env JWT_SECRET edited but the container not recreated: file and env differ."""
+    _edit_env(layout, "crm", lambda env: env.update(JWT_SECRET=secrets.token_urlsafe(36)))
+    return {"changed": "JWT_SECRET", "env_file": str(layout.env_file("crm")),
+            "container_unchanged": "crm-backend-1"}
+
+
+def weak_secret(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """crm's SERVICE_SECRET set to a default-looking value ("changeme"), container recreated."""
+    _edit_env(layout, "crm", lambda env: env.update(SERVICE_SECRET="changeme"))
+    stack.recreate(client, layout, "crm-backend-1")
+    stack.wait_healthy(client, ["crm-backend-1"])
+    return {"weakened": "SERVICE_SECRET", "container": "crm-backend-1"}
+
+
+def migration_fail(client: docker.DockerClient, layout: Layout, server: str = "alpha",
+                   **_: Any) -> Result:
+    """The next `backend.py migrate` in that server's backend fails (flag file in /data)."""
+    name = "crm-backend-1" if server == "alpha" else "crm2-backend-1"
+    code, output = stack.exec_in(client, name, ["touch", FAIL_FLAG])
+    if code != 0:
+        raise LabError(f"could not set the migration flag in {name}: {output.strip()}")
+    return {"container": name, "flag": FAIL_FLAG}
+
+
+def log_flood(client: docker.DockerClient, layout: Layout, lines: int = 5000,
+              rate: float = 0.0, tag: str | None = None, server: str = "alpha",
+              wait: bool = True, **_: Any) -> Result:
+    """The backend prints ``lines`` numbered lines on its stdout (seen by `docker logs`).
+
+    Lines read ``flood line 000001/005000 tag=TAG [AUTH] Login failed: ...``; the tag (random
+    unless given) tells this flood's lines from an earlier one's.
+    """
+    port = BACKEND_PORT if server == "alpha" else BACKEND2_PORT
+    tag = tag or secrets.token_hex(4)
+    url = (f"http://127.0.0.1:{port}/debug/flood?n={int(lines)}&rate={float(rate)}"
+           f"&tag={tag}&wait={1 if wait else 0}")
+    request = urllib.request.Request(url, method="POST", data=b"")
+    timeout = 30.0 + (lines / rate if rate else lines / 2000)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = json.loads(response.read())
+    except OSError as exc:
+        raise LabError(f"flood request to {url} failed: {exc}") from exc
+    container = "crm-backend-1" if server == "alpha" else "crm2-backend-1"
+    return {"container": container, "lines": body["lines"], "tag": tag, "done": body["done"]}
+
+
+SCENARIOS: dict[str, Callable[..., Result]] = {
+    "backend-down": backend_down,
+    "secret-missing": secret_missing,
+    "jwt-missing": jwt_missing,
+    "jwt-drift": jwt_drift,
+    "env-drift": env_drift,
+    "weak-secret": weak_secret,
+    "migration-fail": migration_fail,
+    "log-flood": log_flood,
+}
