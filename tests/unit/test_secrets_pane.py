@@ -1,0 +1,185 @@
+"""The secrets pane, headless, over a real SecretService with fake hosts and Docker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+
+from console.config import SecretsConfig, ServerConfig
+from console.engine.secrets import SecretService
+from console.models import ConnState
+from console.ui.widgets.secrets_pane import SecretsPane, short_place
+from tests.unit.test_secrets import (
+    STRONG,
+    STRONG2,
+    Daemon,
+    FilesHost,
+    World,
+    clients_for,
+    config_of,
+)
+
+pytestmark = pytest.mark.timeout(60)
+FROZEN = datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC)
+
+
+class PaneApp(App[None]):
+    def __init__(self, fleet: Any, clock: Any = None) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.clock = clock or (lambda: FROZEN)
+
+    def compose(self) -> ComposeResult:
+        yield SecretsPane(self.fleet, id="pane")
+
+
+def fleet_of(world: World) -> SimpleNamespace:
+    return SimpleNamespace(secrets=world.service(), hosts=world.hosts)
+
+
+def screen_text(app: App[Any]) -> str:
+    return app.export_screenshot()
+
+
+def test_short_place() -> None:
+    assert short_place("/srv/ops-lab/crm/.env") == "crm/.env"
+    assert short_place("container:crm-backend-1") == "crm-backend-1"
+    assert short_place(".env") == ".env"
+
+
+async def test_matrix_has_a_glyph_and_a_word_per_cell_and_marks_drift() -> None:
+    world = World()
+    del world.alpha_env["SERVICE_SECRET"]
+    world.alpha_env["DATABASE_URL"] = ""
+    world.bravo_env["JWT_SECRET"] = "changeme"
+    container = dict(world.bravo_env)
+    del container["SERVICE_SECRET"]
+    world.sync(container_bravo=container)
+    fleet = fleet_of(world)
+    await fleet.secrets.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = app.query_one(SecretsPane)
+        await pilot.pause()
+        lines = pane.plain_lines()
+        text = "\n".join(lines)
+        header = next(line for line in lines if "alpha" in line and "bravo" in line)
+        assert "crm/.env" in text and "crm-backend-1" in text and "crm2/.env" in text
+        jwt = next(line for line in lines if line.startswith("JWT_SECRET"))
+        assert "≠ drift" in jwt and "! weak" in jwt and "≠ present" in jwt
+        service = next(line for line in lines if line.startswith("SERVICE_SECRET"))
+        assert "✗ missing" in service and "↻ restart" in service and "✓ present" in service
+        database = next(line for line in lines if line.startswith("DATABASE_URL"))
+        assert database.count("∅ empty") == 2
+        # the why-lines explain each finding in words
+        assert "! JWT_SECRET · bravo crm2/.env: weak — a known placeholder" in text
+        assert ("≠ JWT_SECRET drift: 2 different values where one is required: "
+                "A = alpha /srv/crm/.env, alpha crm-backend-1; "
+                "B = bravo /srv/crm2/.env, bravo crm2-backend-1") in text
+        # a weak cell's line gives its own reason, not the drift note again
+        weak_line = next(line for line in lines if line.startswith("! JWT_SECRET · bravo"))
+        assert "drift" not in weak_line
+        # cells that are only drifting get no line of their own: the drift line covers them
+        assert not any(line.startswith("✓ JWT_SECRET") for line in lines)
+        assert "↻ SERVICE_SECRET · bravo crm2-backend-1: not in container — set in " \
+               "/srv/crm2/.env" in text
+        assert header
+        shot = screen_text(app)
+        assert "drift" in shot and "restart" in shot
+        for value in (STRONG, STRONG2, "changeme"):
+            assert value not in text and value not in shot
+        assert pane.can_focus
+
+
+async def test_down_server_is_said_in_words_and_rows_are_kept_as_last_known() -> None:
+    world = World()
+    fleet = fleet_of(world)
+    await fleet.secrets.refresh()
+    app = PaneApp(fleet, clock=lambda: datetime.now(UTC))
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = app.query_one(SecretsPane)
+        world.hosts["bravo"].set_state(ConnState.LOST, "connection reset by peer")
+        await pilot.pause()
+        text = "\n".join(pane.plain_lines())
+        assert "bravo  lost 0s ago: connection reset by peer" in text
+        assert "showing the last check" in text
+        assert "alpha  all required secrets fine" in text
+
+
+async def test_volumes_and_unreadable_places_are_listed() -> None:
+    world = World()
+    world.hosts["alpha"].files["/srv/crm/.env"] = PermissionError(13, "denied")
+    fleet = fleet_of(world)
+    await fleet.secrets.refresh()
+    daemon = world.daemons["bravo"]
+    del daemon.containers["id-crm2-backend-1"]
+    del daemon.volumes["crm2_dbdata"]
+    await fleet.secrets.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = app.query_one(SecretsPane)
+        await pilot.pause()
+        text = "\n".join(pane.plain_lines())
+        assert "? unreadable" in text
+        assert "? alpha /srv/crm/.env: cannot be read: permission denied" in text
+        assert "crm_dbdata" in text and "✓ present" in text
+        volume = next(line for line in pane.plain_lines() if "crm2_dbdata" in line)
+        assert "✗ missing" in volume and "gone now" in volume
+
+
+async def test_server_text_is_shown_literally_never_as_markup_or_escapes() -> None:
+    host = FilesHost("local")
+    daemon = Daemon()
+    evil = "evil[/foo][bold]x\x1b[2J\x1b]52;c;aGk=\x07"
+    daemon.add(evil, {"JWT_SECRET": STRONG}, project=None, working_dir=None)
+    config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
+    service = SecretService(config, {"local": host}, clients=clients_for({"local": daemon}))
+    await service.refresh()
+    app = PaneApp(SimpleNamespace(secrets=service, hosts={"local": host}))
+    async with app.run_test(size=(160, 40)) as pilot:
+        pane = app.query_one(SecretsPane)
+        await pilot.pause()
+        text = "\n".join(pane.plain_lines())
+        assert "evil[/foo][bold]x\\x1b[2J\\x1b]52;c;aGk=\\x07" in text
+        assert "\x1b" not in text
+        assert app.is_running
+
+
+async def test_live_updates_reach_the_pane() -> None:
+    world = World()
+    service = SecretService(world.config, world.hosts, clients=clients_for(world.daemons),
+                            interval=60)
+    app = PaneApp(SimpleNamespace(secrets=service, hosts=world.hosts))
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = app.query_one(SecretsPane)
+        await pilot.pause()
+        assert "checking…" in "\n".join(pane.plain_lines())
+        await service.start()
+        try:
+            for _ in range(100):
+                await pilot.pause(0.02)
+                if "all required secrets fine" in "\n".join(pane.plain_lines()):
+                    break
+            text = "\n".join(pane.plain_lines())
+            assert "alpha  all required secrets fine" in text
+            del world.alpha_env["JWT_SECRET"]
+            world.sync()
+            await pilot.press("f5")
+            for _ in range(100):
+                await pilot.pause(0.02)
+                if "secret finding" in "\n".join(pane.plain_lines()):
+                    break
+            assert "alpha  2 secret findings" in "\n".join(pane.plain_lines())
+        finally:
+            await service.stop()
+
+
+async def test_without_a_secrets_service_the_pane_says_so() -> None:
+    app = PaneApp(SimpleNamespace(hosts={}))
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.pause()
+        assert app.query_one(SecretsPane).plain_lines() == ["secrets service not available"]
