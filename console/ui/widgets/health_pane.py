@@ -1,0 +1,375 @@
+"""The health pane: every endpoint's state, *why* it fails, and how it has been doing.
+
+One ``DataTable`` row per endpoint, grouped under a row per server: the state word, the
+status code, the latency, a sparkline of the last latencies (gaps where no answer came),
+the time since the state last changed, the certificate's days left for https, and the
+reason in plain words ("nginx answered 502: proxy up, backend down"). ``enter`` on a row
+opens the detail view: response headers and the first 2 KB of the body, literally.
+
+The pane reads ``fleet.health.snapshot()`` (no I/O) and redraws when the service calls
+back; bursts of results coalesce into one pass and unchanged cells are left alone, so
+a 1 s tick for the "changed" column costs next to nothing. Server-sent text (reasons
+quoting a body, header values, names) goes through ``safe_text.safe``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from console.engine.health import KLASS_LABELS, EndpointState, severity
+from console.models import utcnow
+from console.ui.safe_text import safe
+from console.ui.themes import state_style
+
+__all__ = ["COLUMNS", "HealthPane", "format_ago", "sparkline"]
+
+# "Why" comes third and is capped, so the reason is in view even when the pane is a
+# quarter of the screen; the full sentence is in the detail view (enter).
+COLUMNS = (("endpoint", "Endpoint"), ("state", "State"), ("why", "Why"), ("code", "Code"),
+           ("latency", "Latency"), ("history", "History"), ("changed", "Changed"),
+           ("cert", "Cert"))
+WHY_WIDTH = 48
+_CHANGED = [key for key, _ in COLUMNS].index("changed")
+SPARK_WIDTH = 12
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_GAP = "·"
+NO_ENDPOINTS = "no health endpoints configured: add [[servers.health]] to the config"
+CERT_WARN_DAYS = 14
+
+# A severity word -> the state word whose theme colour it borrows (themes.state_style).
+_STYLE_WORD = {"ok": "healthy", "warning": "starting", "error": "unhealthy",
+               "unknown": "pending"}
+
+
+def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH,
+              gap_style: Any = "") -> Text:
+    """The last ``width`` latencies as bar heights from 0 to the window's maximum.
+
+    Scaling from zero (not from the minimum) keeps a steady 5 ms endpoint flat instead of
+    turning noise into mountains; a failed probe (None) is a visible gap, not a zero.
+    """
+    window = list(values)[-width:]
+    peak = max((v for v in window if v is not None), default=0.0)
+    text = Text(no_wrap=True, end="")
+    for value in window:
+        if value is None:
+            text.append(SPARK_GAP, style=gap_style)
+            continue
+        level = 0 if peak <= 0 else min(len(SPARK_BLOCKS) - 1,
+                                        int(value / peak * (len(SPARK_BLOCKS) - 1) + 0.5))
+        text.append(SPARK_BLOCKS[level])
+    return text
+
+
+def format_ago(seconds: float | None) -> str:
+    """'-', '12s', '4m', '3h 12m', '2d 04h': seconds only while they still matter.
+
+    Coarse on purpose: a cell that changes every second for every endpoint would repaint
+    the whole table every second; this way only the freshly changed ones do.
+    """
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def format_latency(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 10_000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.1f} s"
+
+
+@dataclass(frozen=True, slots=True)
+class RowRef:
+    """What a row stands for: a server heading, or one endpoint of it."""
+
+    server: str
+    endpoint: str | None = None
+
+
+Row = tuple[str, RowRef, tuple[Text, ...]]
+
+
+class HealthPane(DataTable, can_focus=True):
+    """``HealthPane(fleet)``: the live health endpoints of every server in the fleet."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Details", id="health.details",
+                tooltip="Response headers and the first 2 KB of the body of this probe"),
+    ]
+    help_text = ("Per endpoint: state, why it fails, code, latency history; "
+                 "enter shows the response headers and body.")
+
+    DEFAULT_CSS = """
+    HealthPane {
+        height: 1fr;
+        width: 1fr;
+    }
+    """
+
+    def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
+                 id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False,
+                         cursor_foreground_priority="renderable")
+        self.fleet = fleet
+        self._clock = clock
+        self._refs: dict[str, RowRef] = {}
+        self._keys: list[str] = []
+        self._cells: dict[str, tuple[Text, ...]] = {}
+        self._states: dict[tuple[str, str], EndpointState] = {}
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._pending = False
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    @property
+    def service(self) -> Any:
+        return getattr(self.fleet, "health", None)
+
+    def now(self) -> datetime:
+        clock = self._clock or getattr(self.app, "clock", None) or utcnow
+        return clock()
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key, width=WHY_WIDTH if key == "why" else None)
+        if self.service is not None:
+            self._unsubscribe.append(self.service.subscribe(self._on_change))
+        for host in getattr(self.fleet, "hosts", {}).values():
+            self._unsubscribe.append(host.add_status_listener(self._on_change))
+        self.set_interval(1.0, self._tick)  # the "changed" column counts seconds
+        self.update_rows()
+
+    def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    def _on_change(self, _what: object = None) -> None:
+        """Called by the service (or a host) on the event loop; bursts become one redraw."""
+        if not self._pending:
+            self._pending = True
+            self.call_later(self.update_rows)
+
+    def _tick(self) -> None:
+        """Once a second: only the "changed" cells whose text moved on (no snapshot, no I/O)."""
+        now = self.now()
+        for key, state in self._states.items():
+            row_key = _endpoint_key(*key)
+            cells = self._cells.get(row_key)
+            if cells is None:
+                continue
+            text = format_ago(state.since_change(now))
+            if cells[_CHANGED].plain != text:
+                cell = Text(text, justify="right")
+                self._cells[row_key] = (*cells[:_CHANGED], cell, *cells[_CHANGED + 1:])
+                try:
+                    self.update_cell(row_key, "changed", cell)
+                except (CellDoesNotExist, RowDoesNotExist):
+                    self._on_change()
+                    return
+
+    # -- selection and the detail view ---------------------------------------------------
+
+    def _ref_at_cursor(self) -> RowRef | None:
+        if not self._keys or not 0 <= self.cursor_row < len(self._keys):
+            return None
+        return self._refs.get(self._keys[self.cursor_row])
+
+    def selected_server(self) -> str | None:
+        ref = self._ref_at_cursor()
+        return ref.server if ref and ref.server else None
+
+    def selected_endpoint(self) -> EndpointState | None:
+        ref = self._ref_at_cursor()
+        if ref is None or ref.endpoint is None:
+            return None
+        return self._states.get((ref.server, ref.endpoint))
+
+    def select_endpoint(self, server: str, name: str) -> bool:
+        """Put the cursor on an endpoint (palette, tests); False when it is not shown."""
+        key = _endpoint_key(server, name)
+        if key not in self._refs:
+            return False
+        self.move_cursor(row=self._keys.index(key), animate=False)
+        return True
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table is not self:
+            return
+        event.stop()
+        self.open_detail()
+
+    def open_detail(self) -> bool:
+        """Show the selected probe's response; False when there is nothing to show yet."""
+        state = self.selected_endpoint()
+        if state is None or state.result is None:
+            return False
+        from console.ui.screens.health_detail import HealthDetailScreen
+
+        self.app.push_screen(HealthDetailScreen(state, now=self.now()))
+        return True
+
+    def row_texts(self) -> list[tuple[str, ...]]:
+        """The table as plain strings, row by row (what the operator reads)."""
+        return [tuple(cell.plain for cell in self._cells[key]) for key in self._keys]
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def update_rows(self) -> None:
+        """Bring the table in line with the service's snapshot."""
+        self._pending = False
+        rows = self._build_rows()
+        keys = [key for key, _, _ in rows]
+        if keys == self._keys:
+            self._update_in_place(rows)
+        else:
+            self._rebuild(rows)
+
+    def _update_in_place(self, rows: list[Row]) -> None:
+        for key, ref, cells in rows:
+            self._refs[key] = ref
+            old = self._cells.get(key)
+            if old == cells:
+                continue
+            for (column, _), cell, before in zip(COLUMNS, cells, old or (), strict=False):
+                if cell != before:
+                    try:
+                        self.update_cell(key, column, cell, update_width=True)
+                    except (CellDoesNotExist, RowDoesNotExist):
+                        self._rebuild(rows)
+                        return
+            self._cells[key] = cells
+
+    def _rebuild(self, rows: list[Row]) -> None:
+        selected = self._keys[self.cursor_row] if 0 <= self.cursor_row < len(self._keys) \
+            else None
+        scroll_y = self.scroll_y
+        self.clear()
+        self._refs.clear()
+        self._cells.clear()
+        self._keys = []
+        for key, ref, cells in rows:
+            self.add_row(*cells, key=key)
+            self._refs[key] = ref
+            self._cells[key] = cells
+            self._keys.append(key)
+        if selected is not None and selected in self._refs:
+            self.move_cursor(row=self._keys.index(selected), animate=False, scroll=False)
+            self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    def _style(self, word: str) -> Any:
+        return state_style(self.app, _STYLE_WORD.get(word, word))
+
+    def _build_rows(self) -> list[Row]:
+        blank = Text()
+        if self.service is None:
+            return [("none", RowRef(""), (Text("health service not available"),
+                                          *([blank] * (len(COLUMNS) - 1))))]
+        states = self.service.snapshot()
+        self._states = {state.key: state for state in states}
+        notes: dict[str, str] = {}
+        with_notes = getattr(self.service, "discovery_notes", None)
+        if callable(with_notes):
+            notes = with_notes()
+        now = self.now()
+        rows: list[Row] = []
+        servers = [server.name for server in getattr(self.fleet.config, "servers", ())] \
+            if hasattr(self.fleet, "config") else []
+        for state in states:
+            if state.server not in servers:
+                servers.append(state.server)
+        for server in servers:
+            mine = [s for s in states if s.server == server]
+            if not mine and server not in notes:
+                continue
+            rows.append(self._server_row(server, mine, notes.get(server, "")))
+            rows.extend(self._endpoint_row(state, now) for state in mine)
+        if not rows:
+            rows.append(("none", RowRef(""), (Text(NO_ENDPOINTS, style="dim"),
+                                              *([blank] * (len(COLUMNS) - 1)))))
+        return rows
+
+    def _server_row(self, server: str, states: list[EndpointState], note: str) -> Row:
+        host = getattr(self.fleet, "hosts", {}).get(server)
+        status = getattr(host, "status", None)
+        blank = Text()
+        done = [s for s in states if s.result is not None]
+        bad = sum(1 for s in done if not s.result.ok)  # type: ignore[union-attr]
+        if status is not None and not status.is_up:
+            summary = Text(status.state.value, style=state_style(self.app, status.state.value))
+            why = safe(status.describe(self.now()) + (f": {status.detail}" if status.detail
+                                                      else ""), max_chars=200)
+        else:
+            if bad:
+                summary = Text(f"{bad} failing", style=self._style("error"))
+            elif done:
+                summary = Text(f"{len(done)} ok", style=self._style("ok"))
+            else:
+                summary = Text("probing…" if states else "", style="dim")
+            why = safe(note, "dim", max_chars=200)
+        return (f"s|{server}", RowRef(server), (
+            Text.assemble(("▾ ", "bold"), safe(server, "bold")), summary, _clipped(why),
+            blank, blank, blank, blank, blank))
+
+    def _endpoint_row(self, state: EndpointState, now: datetime) -> Row:
+        result = state.result
+        level = severity(state.klass)
+        style = self._style(level)
+        label = KLASS_LABELS.get(state.klass, state.klass)
+        code = Text(str(result.status) if result and result.status is not None else "-",
+                    justify="right")
+        latency = Text(format_latency(result.latency_ms if result else None), justify="right")
+        cert = Text()
+        days = result.cert_days_left if result else None
+        if days is not None:
+            cert = Text(f"{days}d", justify="right",
+                        style=self._style("warning") if days <= CERT_WARN_DAYS else "")
+        why = safe(result.reason, style if level != "ok" else "", max_chars=300) if result \
+            else Text("waiting for the first probe", style="dim")
+        name = Text.assemble("  ", safe(state.name, max_chars=60))
+        if state.discovered:
+            name.append(" (found)", style="dim")
+        cells = (
+            name,
+            Text(label, style=style),
+            _clipped(why),
+            code,
+            latency,
+            sparkline(state.latencies, gap_style=self._style("error")),
+            Text(format_ago(state.since_change(now)), justify="right"),
+            cert,
+        )
+        return (_endpoint_key(state.server, state.name), RowRef(state.server, state.name), cells)
+
+
+def _clipped(text: Text) -> Text:
+    """One line, cut with an ellipsis at the column's edge (the detail view has it all)."""
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+def _endpoint_key(server: str, name: str) -> str:
+    return f"e|{server}|{name}"

@@ -1,0 +1,956 @@
+"""Health probes: every failure class, the SSH-tunnel transport, the service, discovery.
+
+Network classes are produced by small asyncio servers on 127.0.0.1 (a real refused port, a
+real accept-and-never-answer, a real self-signed TLS server); status/body classes also run
+through ``httpx.MockTransport`` so the classification rules are pinned down cheaply. The
+tunnel tests use a fake Host whose ``open_tcp`` opens a local connection, which exercises
+the httpcore backend and the memory-BIO TLS layer exactly as an SSH channel would.
+
+The helpers at the top (``HTTPServer``, ``CertFactory``, ``FakeHost``) are reused by the lab
+integration test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import httpx
+import pytest
+
+from console.config import Config, ConsoleSettings, HealthCheck, ServerConfig
+from console.engine.health import (
+    BODY_PREVIEW_BYTES,
+    HealthService,
+    PublishedPort,
+    _Answer,
+    classify_response,
+    discover_checks,
+    parse_published_ports,
+    probe,
+    result_json,
+)
+from console.engine.host_api import Host, HostUnavailable
+from console.engine.http_transport import (
+    ClientPool,
+    make_console_client,
+    make_tunnel_client,
+)
+from console.models import CommandResult, ConnectionStatus, ConnState
+
+# --------------------------------------------------------------------------- helpers
+
+Responder = Callable[[bytes], Awaitable[bytes | None]]
+
+
+def http_response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None,
+                  content_type: str = "application/json") -> bytes:
+    """A complete HTTP/1.1 response with Content-Length (keep-alive friendly)."""
+    if isinstance(body, str):
+        body = body.encode()
+    phrase = httpx.codes.get_reason_phrase(status) or "Status"
+    lines = [f"HTTP/1.1 {status} {phrase}", f"Content-Length: {len(body)}",
+             f"Content-Type: {content_type}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def fixed(response: bytes, delay: float = 0.0) -> Responder:
+    async def respond(_head: bytes) -> bytes:
+        if delay:
+            await asyncio.sleep(delay)
+        return response
+    return respond
+
+
+async def never(_head: bytes) -> bytes | None:
+    """Accept the request and never answer."""
+    await asyncio.Event().wait()
+    return None
+
+
+class HTTPServer:
+    """A small HTTP/1.1 server on 127.0.0.1 whose answers the test chooses.
+
+    ``respond(head)`` returns the raw response bytes; returning None closes the connection
+    without an answer. Connections are kept alive between requests, and ``accepted`` counts
+    TCP connections so tests can see keep-alive reuse.
+    """
+
+    def __init__(self, respond: Responder, *, ssl_context: ssl.SSLContext | None = None,
+                 host: str = "127.0.0.1", greeting: bytes = b"") -> None:
+        self.respond = respond
+        self.greeting = greeting
+        self.ssl_context = ssl_context
+        self.host = host
+        self.port = 0
+        self.accepted = 0
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def url(self, path: str = "/health") -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}{path}"
+
+    async def __aenter__(self) -> HTTPServer:
+        self._server = await asyncio.start_server(self._handle, self.host, 0,
+                                                  ssl=self.ssl_context)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        self.accepted += 1
+        try:
+            if self.greeting:  # a server that speaks first (SSH, SMTP) or rejects at once
+                writer.write(self.greeting)
+                await writer.drain()
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                    return
+                self.requests += 1
+                answer = await self.respond(head)
+                if answer is None:
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            return
+        except asyncio.CancelledError:
+            return  # our own shutdown; ending quietly keeps asyncio from logging it
+        finally:
+            self._tasks.discard(task)
+            self._writers.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serve(respond: Responder | bytes, **kwargs: object) -> AsyncIterator[HTTPServer]:
+    server = HTTPServer(fixed(respond) if isinstance(respond, bytes) else respond,
+                        **kwargs)  # type: ignore[arg-type]
+    async with server:
+        yield server
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def unaccepting_port() -> object:
+    """A port whose accept queue is full: further connects hang (a real connect timeout)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))
+    try:
+        yield port
+    finally:
+        filler.close()
+        listener.close()
+
+
+@dataclass
+class TLSFiles:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.cert, self.key)
+        return ctx
+
+
+class CertFactory:
+    """A throwaway CA and leaf certificates (``cryptography``, already an asyncssh dep)."""
+
+    def __init__(self, directory: Path) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.dir = directory
+        self._ca_key = ec.generate_private_key(ec.SECP256R1())
+        self._ca_cert = self._build("ops-console test CA", self._ca_key, None,
+                                    dt.timedelta(days=30), ca=True)
+        self.ca_file = directory / "ca.pem"
+        self.ca_file.write_bytes(self._pem(self._ca_cert))
+        self._count = 0
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def leaf(self, hostname: str = "localhost", days: float = 90,
+             self_signed: bool = False) -> TLSFiles:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        issuer = None if self_signed else (self._ca_cert, self._ca_key)
+        cert = self._build(hostname, key, issuer, dt.timedelta(days=days), san=hostname)
+        self._count += 1
+        cert_path = self.dir / f"leaf{self._count}.pem"
+        key_path = self.dir / f"leaf{self._count}.key"
+        cert_path.write_bytes(self._pem(cert))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return TLSFiles(cert_path, key_path)
+
+    @staticmethod
+    def _pem(cert: object) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        return cert.public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _build(name: str, key: object, issuer: tuple[object, object] | None,
+               lifetime: dt.timedelta, ca: bool = False, san: str | None = None) -> object:
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.x509.oid import NameOID
+
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        issuer_cert, issuer_key = issuer if issuer else (None, key)
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_cert.subject if issuer_cert else subject)  # type: ignore
+            .public_key(key.public_key())  # type: ignore[attr-defined]
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + lifetime)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            try:
+                general: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(san))
+            except ValueError:
+                general = x509.DNSName(san)
+            builder = builder.add_extension(x509.SubjectAlternativeName([general]),
+                                            critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())  # type: ignore[arg-type]
+
+
+class FakeHost(Host):
+    """A Host whose ``open_tcp`` connects locally (standing in for an SSH channel)."""
+
+    def __init__(self, name: str = "alpha", *, up: bool = True,
+                 open_tcp: Callable[[str, int], Awaitable[tuple[object, object]]] | None = None,
+                 ) -> None:
+        self.name = name
+        self._status = ConnectionStatus(ConnState.UP if up else ConnState.LOST,
+                                        "" if up else "connection reset by peer")
+        self._open = open_tcp
+        self.opened: list[tuple[str, int]] = []
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._status
+
+    def set_up(self, up: bool) -> None:
+        self._status = ConnectionStatus(ConnState.UP if up else ConnState.LOST,
+                                        "" if up else "connection reset by peer")
+
+    def add_status_listener(self, listener: Callable[[ConnectionStatus], None]
+                            ) -> Callable[[], None]:
+        return lambda: None
+
+    async def start(self) -> None:
+        return None
+
+    async def wait_up(self, timeout: float | None = None) -> bool:
+        return self._status.is_up
+
+    async def close(self) -> None:
+        return None
+
+    async def run(self, argv: Sequence[str], *, timeout: float | None = 30.0,
+                  input: bytes | None = None) -> CommandResult:
+        raise NotImplementedError
+
+    def stream(self, argv: Sequence[str]) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def read_file(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> bytes:
+        raise FileNotFoundError(path)
+
+    async def docker_base_url(self) -> str:
+        raise HostUnavailable("no docker here")
+
+    async def open_tcp(self, host: str, port: int):  # type: ignore[override]
+        if not self._status.is_up:
+            raise HostUnavailable(f"{self.name}: lost")
+        self.opened.append((host, port))
+        if self._open is not None:
+            return await self._open(host, port)
+        return await asyncio.open_connection(host, port)
+
+
+def check(url: str, **kwargs: object) -> HealthCheck:
+    kwargs.setdefault("timeout", 2.0)
+    return HealthCheck(name=kwargs.pop("name", "api"), url=url, **kwargs)  # type: ignore[arg-type]
+
+
+def config_with(*servers: ServerConfig) -> Config:
+    return Config(console=ConsoleSettings(), servers=servers, source=Path("test.toml"))
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
+    return CertFactory(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_console_client() as c:
+        yield c
+
+
+def mock_client(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None,
+                ) -> httpx.AsyncClient:
+    content = body.encode() if isinstance(body, str) else body
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=content, headers=headers or {})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+# --------------------------------------------------------------------------- status / body
+
+HEALTHY = json.dumps({"status": "ok", "db": "connected", "schema_version": 3})
+
+
+async def test_ok_json_200_through_a_real_socket(client: httpx.AsyncClient) -> None:
+    async with serve(http_response(200, HEALTHY, {"Server": "BaseHTTP/0.6"})) as srv:
+        result = await probe(client, "local", check(
+            srv.url(), expect_json={"status": "ok", "db": "connected"}))
+    assert (result.ok, result.klass, result.status) == (True, "ok", 200)
+    assert result.reason.startswith("200 OK in ")
+    assert result.latency_ms is not None and 0 < result.latency_ms < 2000
+    assert ("server", "BaseHTTP/0.6") in result.headers
+    assert result.body_preview == HEALTHY.encode()
+    assert result.cert_days_left is None
+
+
+async def test_body_mismatch_names_the_key_and_not_the_whole_body() -> None:
+    body = json.dumps({"status": "ok", "db": "disconnected", "blob": "X" * 5000})
+    async with mock_client(200, body) as c:
+        result = await probe(c, "s", check("http://h/health",
+                                           expect_json={"status": "ok", "db": "connected"}))
+    assert (result.ok, result.klass) == (False, "body_mismatch")
+    assert "'db'" in result.reason and '"disconnected"' in result.reason
+    assert '"connected"' in result.reason and "XXXX" not in result.reason
+    assert len(result.body_preview) == BODY_PREVIEW_BYTES
+
+
+@pytest.mark.parametrize(("body", "expect", "needle"), [
+    ('{"status": "ok"}', {"db": "connected"}, "no key 'db'"),
+    ('{"checks": {"db": "down"}}', {"checks": {"db": "up"}}, "'checks.db' is \"down\""),
+    ('{"ready": 1}', {"ready": True}, "'ready' is 1, expected true"),
+    ('["ok"]', {"status": "ok"}, "body is a list"),
+    ("<html>oops</html>", {"status": "ok"}, "body is not JSON (text/html"),
+    ('{"a": 1, "b": 2}', {"a": 0, "b": 0}, "(and 1 more)"),
+])
+async def test_body_mismatch_reasons(body: str, expect: dict[str, object], needle: str) -> None:
+    async with mock_client(200, body, {"content-type": "text/html"}) as c:
+        result = await probe(c, "s", check("http://h/health", expect_json=expect))
+    assert result.klass == "body_mismatch"
+    assert needle in result.reason
+
+
+async def test_unexpected_status_is_body_mismatch_with_both_codes() -> None:
+    async with mock_client(404, "nope") as c:
+        result = await probe(c, "s", check("http://h/health"))
+    assert result.klass == "body_mismatch"
+    assert result.reason == "expected status 200, got 404 Not Found"
+
+
+async def test_a_redirect_is_shown_with_its_target_and_not_followed() -> None:
+    async with mock_client(302, "", {"location": "https://sso.example/login"}) as c:
+        result = await probe(c, "s", check("http://h/health"))
+    assert result.klass == "body_mismatch"
+    assert result.reason == ("expected status 200, got 302 Found (to https://sso.example/login;"
+                             " redirects are not followed)")
+
+
+async def test_expect_status_other_than_200() -> None:
+    async with mock_client(204) as c:
+        result = await probe(c, "s", check("http://h/health", expect_status=204))
+    assert result.ok and result.klass == "ok"
+
+
+async def test_latency_limit_is_a_body_mismatch(client: httpx.AsyncClient) -> None:
+    async with serve(fixed(http_response(200, "{}"), delay=0.15)) as srv:
+        result = await probe(client, "s", check(srv.url(), max_latency_ms=50))
+    assert result.klass == "body_mismatch"
+    assert "over the 50 ms limit" in result.reason
+
+
+@pytest.mark.parametrize(("status", "headers", "body", "klass", "reason"), [
+    (502, {"server": "nginx/1.22.1"}, "<html>bad</html>", "proxy_bad_gateway",
+     "nginx answered 502: proxy up, backend down"),
+    (503, {"server": "nginx"}, "", "proxy_unavailable",
+     "nginx answered 503: proxy up, no backend available"),
+    (504, {"server": "haproxy"}, "", "proxy_gateway_timeout",
+     "haproxy answered 504: proxy up, backend too slow (the proxy gave up waiting)"),
+    (502, {}, "", "proxy_bad_gateway", "a proxy (no Server header) answered 502"),
+    (502, {}, "<hr><center>nginx</center>", "proxy_bad_gateway", "nginx answered 502"),
+    (503, {"via": "1.1 varnish"}, "", "proxy_unavailable", "a proxy (Via: 1.1 varnish)"),
+    (503, {}, '{"detail": "database is down"}', "app_5xx",
+     "the app answered 503 Service Unavailable: database is down"),
+    (502, {"server": "uvicorn"}, "", "app_5xx", "the app answered 502 Bad Gateway"),
+    (500, {"server": "gunicorn"}, '{"error": "JWT_SECRET not configured"}', "app_5xx",
+     "the app answered 500 Internal Server Error: JWT_SECRET not configured"),
+    (401, {"www-authenticate": "Bearer"}, "", "unauthorized",
+     "401 Unauthorized: the endpoint wants credentials (Bearer)"),
+    (403, {}, "", "forbidden", "403 Forbidden"),
+])
+async def test_status_classes(status: int, headers: dict[str, str], body: str, klass: str,
+                              reason: str) -> None:
+    async with mock_client(status, body, headers) as c:
+        result = await probe(c, "s", check("http://h/health"))
+    assert (result.ok, result.klass, result.status) == (False, klass, status)
+    assert reason in result.reason
+
+
+async def test_proxy_502_through_a_real_socket(client: httpx.AsyncClient) -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head><body>[bold]x</body></html>"
+    answer = http_response(502, page, {"Server": "nginx/1.25.3"}, content_type="text/html")
+    async with serve(answer) as srv:
+        result = await probe(client, "s", check(srv.url()))
+    assert result.klass == "proxy_bad_gateway"
+    assert result.reason == "nginx answered 502: proxy up, backend down"
+    assert result.body_preview == page.encode()
+
+
+async def test_cookies_are_hidden_in_headers() -> None:
+    async with mock_client(200, "{}", {"set-cookie": "session=abcdef123; Path=/"}) as c:
+        result = await probe(c, "s", check("http://h/health"))
+    shown = dict(result.headers)["set-cookie"]
+    assert "abcdef123" not in shown and shown.startswith("session=<")
+
+
+async def test_secrets_in_a_body_or_header_never_leave_the_engine() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlLXZhbHVl"
+    body = json.dumps({"status": "degraded", "db": "postgres://app:hunter2@db:5432/crm",
+                       "token": jwt})
+    async with mock_client(200, body, {"x-debug": f"Bearer {jwt}"}) as c:
+        result = await probe(c, "s", check("http://h/health", expect_json={"token": "x"}))
+    everything = result.reason + result.body_preview.decode() + repr(result.headers)
+    assert "hunter2" not in everything and jwt not in everything
+    assert result.klass == "body_mismatch" and "'token'" in result.reason
+    assert b'"status": "degraded"' in result.body_preview  # the rest is kept literally
+
+
+# --------------------------------------------------------------------------- network errors
+
+
+async def test_connection_refused(client: httpx.AsyncClient) -> None:
+    port = free_port()
+    result = await probe(client, "s", check(f"http://127.0.0.1:{port}/health"))
+    assert (result.ok, result.klass) == (False, "refused")
+    assert f"127.0.0.1:{port}" in result.reason and result.status is None
+
+
+async def test_read_timeout_when_the_server_accepts_and_never_answers(
+        client: httpx.AsyncClient) -> None:
+    async with serve(never) as srv:
+        started = time.perf_counter()
+        result = await probe(client, "s", check(srv.url(), timeout=0.4))
+        elapsed = time.perf_counter() - started
+    assert result.klass == "read_timeout"
+    assert "no answer within 0.4 s" in result.reason
+    assert 0.35 < elapsed < 1.5
+
+
+async def test_connect_timeout_when_no_tcp_connection_can_be_made(
+        client: httpx.AsyncClient) -> None:
+    with unaccepting_port() as port:
+        result = await probe(client, "s", check(f"http://127.0.0.1:{port}/", timeout=0.4))
+    assert result.klass == "connect_timeout"
+    assert "no TCP connection" in result.reason
+
+
+async def test_dns_failure(client: httpx.AsyncClient) -> None:
+    result = await probe(client, "s", check("http://no-such-host.invalid/health"))
+    assert result.klass == "dns"
+    assert "no-such-host.invalid" in result.reason
+
+
+async def close_now(_head: bytes) -> None:
+    return None
+
+
+async def test_server_that_speaks_no_http_is_a_protocol_error(
+        client: httpx.AsyncClient) -> None:
+    # sshd on an HTTP URL: its banner, then it hangs up on "GET / HTTP/1.1"
+    async with serve(close_now, greeting=b"SSH-2.0-OpenSSH_9.6\r\n") as srv:
+        result = await probe(client, "s", check(srv.url()))
+    assert result.klass == "protocol"
+
+
+async def test_connection_closed_without_answer(client: httpx.AsyncClient) -> None:
+    async with serve(close_now) as srv:
+        result = await probe(client, "s", check(srv.url()))
+    assert result.klass == "protocol"
+    assert "without a valid HTTP answer" in result.reason
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+async def test_self_signed_certificate_is_a_tls_error(certs: CertFactory,
+                                                      client: httpx.AsyncClient) -> None:
+    files = certs.leaf("localhost", self_signed=True)
+    async with serve(http_response(200, "{}"), ssl_context=files.server_context(),
+                     host="127.0.0.1") as srv:
+        result = await probe(client, "s", check(f"https://localhost:{srv.port}/health"))
+    assert (result.ok, result.klass) == (False, "tls")
+    assert "self-signed" in result.reason or "self signed" in result.reason
+
+
+async def test_hostname_mismatch_is_a_tls_error(certs: CertFactory) -> None:
+    files = certs.leaf("other.example")
+    async with make_console_client(ssl_context=certs.client_context()) as c, \
+            serve(http_response(200, "{}"), ssl_context=files.server_context()) as srv:
+        result = await probe(c, "s", check(f"https://localhost:{srv.port}/health"))
+    assert result.klass == "tls"
+    assert "localhost" in result.reason.lower() or "hostname" in result.reason.lower()
+
+
+async def test_https_url_against_plain_http_port(client: httpx.AsyncClient) -> None:
+    # a plain HTTP server answers a TLS ClientHello with a 400 page, as nginx does
+    async with serve(never, greeting=http_response(400, "bad request")) as srv:
+        result = await probe(client, "s", check(f"https://127.0.0.1:{srv.port}/health"))
+    assert result.klass == "tls"
+
+
+async def test_certificate_expiring_in_three_days(certs: CertFactory) -> None:
+    files = certs.leaf("localhost", days=3)
+    async with make_console_client(ssl_context=certs.client_context()) as c, \
+            serve(http_response(200, HEALTHY), ssl_context=files.server_context()) as srv:
+        result = await probe(c, "s", check(f"https://localhost:{srv.port}/health",
+                                           expect_json={"status": "ok"}))
+    assert (result.ok, result.klass, result.status) == (False, "cert_expiring", 200)
+    assert result.cert_days_left == 3
+    assert "expires in 3 days" in result.reason
+
+
+async def test_valid_certificate_reports_days_left(certs: CertFactory) -> None:
+    files = certs.leaf("localhost", days=90)
+    async with make_console_client(ssl_context=certs.client_context()) as c, \
+            serve(http_response(200, "{}"), ssl_context=files.server_context()) as srv:
+        result = await probe(c, "s", check(f"https://localhost:{srv.port}/health"))
+    assert (result.klass, result.cert_days_left) == ("ok", 90)
+
+
+def test_expiring_cert_does_not_hide_a_502() -> None:
+    answer = _Answer(status=502, headers=httpx.Headers({"server": "nginx"}), body=b"",
+                     truncated=False, latency_ms=3.0, cert_expires_at=time.time() + 86400 * 2)
+    klass, _reason, days = classify_response(check("https://h/"), answer)
+    assert (klass, days) == ("proxy_bad_gateway", 2)
+
+
+# --------------------------------------------------------------------------- the SSH tunnel
+
+
+async def test_probe_through_the_tunnel_opens_tcp_from_the_host() -> None:
+    host = FakeHost()
+    async with make_tunnel_client(host) as c, \
+            serve(http_response(200, HEALTHY)) as srv:
+        first = await probe(c, "alpha", check(srv.url(), expect_json={"db": "connected"}),
+                            via="alpha")
+        second = await probe(c, "alpha", check(srv.url()), via="alpha")
+    assert first.klass == "ok" and second.klass == "ok"
+    assert host.opened == [("127.0.0.1", srv.port)]  # one channel, reused (keep-alive)
+    assert srv.accepted == 1 and srv.requests == 2
+
+
+async def test_tls_through_the_tunnel_with_certificate_expiry(certs: CertFactory) -> None:
+    host = FakeHost()
+    files = certs.leaf("localhost", days=10)
+    async with make_tunnel_client(host, ssl_context=certs.client_context()) as c, \
+            serve(http_response(200, HEALTHY), ssl_context=files.server_context()) as srv:
+        result = await probe(c, "alpha", check(f"https://localhost:{srv.port}/health"),
+                             via="alpha")
+        again = await probe(c, "alpha", check(f"https://localhost:{srv.port}/health"),
+                            via="alpha")
+    assert (result.klass, result.status, result.cert_days_left) == ("cert_expiring", 200, 10)
+    assert again.klass == "cert_expiring" and srv.accepted == 1
+
+
+async def test_tls_error_through_the_tunnel(certs: CertFactory) -> None:
+    host = FakeHost()
+    files = certs.leaf("localhost", self_signed=True)
+    async with make_tunnel_client(host, ssl_context=certs.client_context()) as c, \
+            serve(http_response(200, "{}"), ssl_context=files.server_context()) as srv:
+        result = await probe(c, "alpha", check(f"https://localhost:{srv.port}/"), via="alpha")
+    assert result.klass == "tls"
+    assert "self-signed" in result.reason or "self signed" in result.reason
+
+
+def failing_open(exc: BaseException) -> Callable[[str, int], Awaitable[tuple[object, object]]]:
+    async def open_tcp(host: str, port: int) -> tuple[object, object]:
+        raise exc
+    return open_tcp
+
+
+async def hanging_open(host: str, port: int) -> tuple[object, object]:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(("opener", "klass", "needle"), [
+    (failing_open(ConnectionRefusedError(111, "127.0.0.1:9 from server alpha: Connection "
+                                              "refused")), "refused", "(from alpha)"),
+    (failing_open(socket.gaierror(socket.EAI_NONAME, "db.invalid:80 from server alpha: "
+                                                     "Name or service not known")),
+     "dns", "failed (from alpha)"),
+    (failing_open(PermissionError(13, "127.0.0.1:9 from server alpha: open failed "
+                                      "(sshd forbids TCP forwarding)")),
+     "connect_failed", "forbids TCP forwarding"),
+    (failing_open(asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED,
+                                            "Connection refused")), "refused", "refused"),
+    (failing_open(HostUnavailable("alpha: connection lost 3s ago")), "unreachable",
+     "connection lost"),
+    (hanging_open, "connect_timeout", "no TCP connection"),
+])
+async def test_tunnel_connect_failures(opener: Callable[[str, int], Awaitable[tuple[object,
+                                                                                    object]]],
+                                       klass: str, needle: str) -> None:
+    host = FakeHost(open_tcp=opener)
+    async with make_tunnel_client(host) as c:
+        result = await probe(c, "alpha", check("http://127.0.0.1:9/health", timeout=0.3),
+                             via="alpha")
+    assert result.klass == klass
+    assert needle in result.reason
+
+
+async def test_tunnel_read_timeout() -> None:
+    host = FakeHost()
+    async with make_tunnel_client(host) as c, serve(never) as srv:
+        result = await probe(c, "alpha", check(srv.url(), timeout=0.3), via="alpha")
+    assert result.klass == "read_timeout"
+
+
+async def test_tunnel_drops_a_keepalive_connection_the_server_closed() -> None:
+    host = FakeHost()
+    answer = http_response(200, "{}", {"Connection": "keep-alive"})
+    async with make_tunnel_client(host) as c, serve(answer) as srv:
+        assert (await probe(c, "alpha", check(srv.url()))).klass == "ok"
+        for writer in list(srv._writers):
+            writer.close()
+        await asyncio.sleep(0.05)
+        assert (await probe(c, "alpha", check(srv.url()))).klass == "ok"
+    assert srv.accepted == 2
+
+
+# --------------------------------------------------------------------------- the service
+
+
+def service_for(checks: Sequence[HealthCheck], *, host: FakeHost | None = None,
+                **kwargs: object) -> HealthService:
+    server = ServerConfig(name="alpha", host="alpha.example" if host else "local",
+                          health=tuple(checks))
+    hosts = {"alpha": host} if host else {}
+    return HealthService(config_with(server), hosts, seed=1, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_refresh_probes_every_endpoint_and_keeps_history() -> None:
+    state = {"body": HEALTHY}
+
+    async def respond(_head: bytes) -> bytes:
+        return http_response(200, state["body"])
+
+    async with serve(respond) as srv:
+        svc = service_for([check(srv.url(), name="a", expect_json={"db": "connected"}),
+                           check(f"http://127.0.0.1:{free_port()}/", name="b")])
+        seen: list[tuple[str, str]] = []
+        unsubscribe = svc.subscribe(lambda s: seen.append((s.name, s.klass)))
+        try:
+            results = await svc.refresh()
+            assert sorted(r.klass for r in results) == ["ok", "refused"]
+            first = {s.name: s for s in svc.snapshot()}
+            await asyncio.sleep(0.02)
+            await svc.refresh()
+            same = {s.name: s for s in svc.snapshot()}
+            assert same["a"].changed_at == first["a"].changed_at  # klass unchanged
+            state["body"] = json.dumps({"db": "gone"})
+            await asyncio.sleep(0.02)
+            await svc.refresh()
+            after = {s.name: s for s in svc.snapshot()}
+        finally:
+            unsubscribe()
+            await svc.stop()
+    assert after["a"].klass == "body_mismatch"
+    assert after["a"].changed_at is not None and first["a"].changed_at is not None
+    assert after["a"].changed_at > first["a"].changed_at
+    assert after["a"].runs == 3 and len(after["a"].latencies) == 3
+    assert all(v is not None for v in after["a"].latencies)
+    assert after["b"].latencies == (None, None, None)  # no answer: a gap in the sparkline
+    assert len(seen) == 6 and ("a", "body_mismatch") in seen
+    assert [s.name for s in svc.snapshot()] == ["a", "b"]
+
+
+async def test_history_is_capped() -> None:
+    async with serve(http_response(200, "{}")) as srv:
+        svc = service_for([check(srv.url())], history=4)
+        try:
+            for _ in range(6):
+                await svc.refresh()
+        finally:
+            await svc.stop()
+    state = svc.snapshot()[0]
+    assert state.runs == 6 and len(state.latencies) == 4
+
+
+async def test_a_down_server_is_unreachable_without_touching_the_network() -> None:
+    host = FakeHost(up=False)
+    svc = service_for([check("http://127.0.0.1:8000/health")], host=host)
+    try:
+        [result] = await svc.refresh()
+    finally:
+        await svc.stop()
+    assert result.klass == "unreachable"
+    assert "server alpha lost" in result.reason and "connection reset by peer" in result.reason
+    assert host.opened == []
+
+
+async def test_a_lost_link_drops_its_pooled_connections_and_recovers() -> None:
+    host = FakeHost()
+    async with serve(http_response(200, "{}")) as srv:
+        svc = service_for([check(srv.url())], host=host)
+        try:
+            assert [r.klass for r in await svc.refresh()] == ["ok"]
+            host.set_up(False)
+            assert [r.klass for r in await svc.refresh()] == ["unreachable"]
+            host.set_up(True)
+            assert [r.klass for r in await svc.refresh()] == ["ok"]
+        finally:
+            await svc.stop()
+    # a fresh channel after the reconnect, not the pooled one from before the loss
+    assert host.opened == [("127.0.0.1", srv.port)] * 2 and srv.accepted == 2
+
+
+async def test_from_console_skips_the_tunnel() -> None:
+    host = FakeHost()
+    async with serve(http_response(200, "{}")) as srv:
+        svc = service_for([check(srv.url(), from_="console")], host=host)
+        try:
+            [result] = await svc.refresh()
+        finally:
+            await svc.stop()
+    assert result.klass == "ok" and host.opened == []
+
+
+async def test_from_server_goes_through_the_host() -> None:
+    host = FakeHost()
+    async with serve(http_response(200, "{}")) as srv:
+        svc = service_for([check(srv.url())], host=host)
+        try:
+            [result] = await svc.refresh()
+        finally:
+            await svc.stop()
+    assert result.klass == "ok" and host.opened == [("127.0.0.1", srv.port)]
+
+
+async def test_a_broken_listener_does_not_stop_probing() -> None:
+    async with serve(http_response(200, "{}")) as srv:
+        svc = service_for([check(srv.url())])
+
+        def boom(_state: object) -> None:
+            raise RuntimeError("listener bug")
+
+        svc.subscribe(boom)
+        try:
+            [result] = await svc.refresh()
+        finally:
+            await svc.stop()
+    assert result.klass == "ok" and svc.snapshot()[0].runs == 1
+
+
+async def test_twenty_probes_one_hanging_the_rest_finish_on_time() -> None:
+    """One endpoint accepts and never answers; the other 19 must not wait for it."""
+    async with serve(fixed(http_response(200, "{}"), delay=0.05)) as good, \
+            serve(never) as bad:
+        checks = [check(good.url(f"/h{i}"), name=f"ok-{i}", timeout=3.0) for i in range(19)]
+        checks.insert(7, check(bad.url(), name="hangs", timeout=3.0))
+        svc = service_for(checks)
+        arrived: dict[str, float] = {}
+        started = time.perf_counter()
+        svc.subscribe(lambda s: arrived.setdefault(s.name, time.perf_counter() - started))
+        try:
+            refresh = asyncio.create_task(svc.refresh())
+            await asyncio.sleep(1.0)
+            # while the hanging probe is still out, every other result is in
+            assert not refresh.done()
+            assert len(arrived) == 19 and "hangs" not in arrived
+            assert max(arrived.values()) < 1.0
+            results = await refresh
+        finally:
+            await svc.stop()
+    by_name = {r.name: r for r in results}
+    assert by_name["hangs"].klass == "read_timeout"
+    assert 2.9 < arrived["hangs"] < 4.0
+    assert all(by_name[f"ok-{i}"].klass == "ok" for i in range(19))
+
+
+async def test_live_mode_probes_on_their_own_intervals_and_stops_cleanly() -> None:
+    async with serve(fixed(http_response(200, "{}"))) as fast, serve(never) as hang:
+        svc = service_for([check(fast.url(), name="fast", interval=0.1),
+                           check(hang.url(), name="hang", interval=0.1, timeout=5.0)],
+                          jitter=0.1)
+        await svc.start()
+        try:
+            await asyncio.sleep(0.8)
+            states = {s.name: s for s in svc.snapshot()}
+        finally:
+            await svc.stop()
+    assert states["fast"].runs >= 4  # kept going while "hang" was stuck
+    assert states["hang"].runs == 0 and states["hang"].klass == "pending"
+
+
+def test_result_json_has_the_spec_keys() -> None:
+    from console.models import HealthResult
+
+    data = result_json(HealthResult(server="s", name="api", url="http://x/", ok=False,
+                                    klass="proxy_bad_gateway", reason="r", status=502,
+                                    latency_ms=3.14159))
+    assert {"name", "url", "ok", "status", "class", "reason", "latency_ms"} <= set(data)
+    assert data["class"] == "proxy_bad_gateway" and data["latency_ms"] == 3.1
+    json.dumps(data)
+
+
+async def test_client_pool_shares_one_client_per_server_and_from() -> None:
+    pool = ClientPool()
+    alpha, bravo = FakeHost("alpha"), FakeHost("bravo")
+    try:
+        assert pool.client(alpha, via_server=True) is pool.client(alpha, via_server=True)
+        assert pool.client(alpha, via_server=True) is not pool.client(bravo, via_server=True)
+        assert pool.client(alpha, via_server=False) is pool.client(None, via_server=True)
+    finally:
+        await pool.aclose()
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_parse_published_ports() -> None:
+    rows = [
+        {"Names": ["/crm-backend-1"], "Labels": {"com.docker.compose.project": "crm"},
+         "Ports": [{"IP": "127.0.0.1", "PrivatePort": 8000, "PublicPort": 8000, "Type": "tcp"},
+                   {"PrivatePort": 9000, "Type": "tcp"}]},
+        {"Names": ["/web"], "Labels": {},
+         "Ports": [{"IP": "0.0.0.0", "PrivatePort": 443, "PublicPort": 8443, "Type": "tcp"},
+                   {"IP": "::", "PrivatePort": 443, "PublicPort": 8443, "Type": "tcp"},
+                   {"IP": "0.0.0.0", "PrivatePort": 53, "PublicPort": 53, "Type": "udp"}]},
+    ]
+    ports = parse_published_ports(rows)
+    assert ports == [PublishedPort("crm-backend-1", "127.0.0.1", 8000, 8000),
+                     PublishedPort("web", "127.0.0.1", 8443, 443)]
+    assert ports[1].url("/health") == "https://127.0.0.1:8443/health"
+    assert parse_published_ports(rows, project="crm") == ports[:1]
+
+
+async def test_discover_checks_finds_health_endpoints(client: httpx.AsyncClient) -> None:
+    async def healthz_only(head: bytes) -> bytes:
+        if head.startswith(b"GET /healthz "):
+            return http_response(200, '{"status": "ok"}')
+        return http_response(404, "")
+
+    async def spa(_head: bytes) -> bytes:
+        return http_response(200, "<html>app</html>", content_type="text/html")
+
+    async def proxy_down(_head: bytes) -> bytes:
+        return http_response(502, "bad", {"Server": "nginx"}, content_type="text/html")
+
+    async with serve(healthz_only) as a, serve(spa) as b, serve(proxy_down) as c:
+        closed = free_port()
+        ports = [PublishedPort("api", "127.0.0.1", a.port, 80),
+                 PublishedPort("frontend", "127.0.0.1", b.port, 80),
+                 PublishedPort("nginx", "127.0.0.1", c.port, 80),
+                 PublishedPort("starting", "127.0.0.1", closed, 80)]
+        found = await discover_checks(client, ports, timeout=1.0)
+    answered = {port.container: chk for port, chk in found}
+    assert set(answered) == {"api", "frontend", "nginx"}  # "starting": retried later
+    assert answered["frontend"] is None
+    api = answered["api"]
+    assert api is not None and api.url == f"http://127.0.0.1:{a.port}/healthz"
+    assert api.name == f"api:{a.port}/healthz" and api.expect_json == {"status": "ok"}
+    nginx = answered["nginx"]
+    assert nginx is not None and nginx.url.endswith("/health") and nginx.expect_json is None
+
+
+async def test_zero_config_service_discovers_and_probes() -> None:
+    async with serve(http_response(200, '{"status": "ok"}')) as srv:
+        late = free_port()
+        listed: list[list[PublishedPort]] = [
+            [PublishedPort("crm-backend-1", "127.0.0.1", srv.port, 8000),
+             PublishedPort("late", "127.0.0.1", late, 80)],
+        ]
+
+        async def lister(_host: Host, _project: str | None) -> list[PublishedPort]:
+            return listed[0]
+
+        server = ServerConfig(name="local", discover_health=True)
+        svc = HealthService(config_with(server), {"local": FakeHost("local")},
+                            port_lister=lister)
+        try:
+            assert svc.discovery_notes() == {"local": "looking for /health endpoints"}
+            results = await svc.refresh()
+            assert [(r.name, r.klass) for r in results] == [
+                (f"crm-backend-1:{srv.port}/health", "ok")]
+            assert svc.snapshot()[0].discovered
+            assert svc.discovery_notes()["local"] == "1 health endpoint found on 2 published ports"
+            async with serve(http_response(200, "{}"), host="127.0.0.1") as later:
+                listed[0] = [PublishedPort("late", "127.0.0.1", later.port, 80)]
+                results = await svc.refresh()
+            assert len(results) == 2  # the first one is kept; the late starter is added
+        finally:
+            await svc.stop()
+
+
+async def test_discovery_failure_is_a_note_not_a_crash() -> None:
+    async def lister(_host: Host, _project: str | None) -> list[PublishedPort]:
+        raise FileNotFoundError("no such file /var/run/docker.sock")
+
+    svc = HealthService(config_with(ServerConfig(name="local", discover_health=True)),
+                        {"local": FakeHost("local")}, port_lister=lister)
+    try:
+        assert await svc.refresh() == []
+    finally:
+        await svc.stop()
+    assert "Docker socket not found" in svc.discovery_notes()["local"]
