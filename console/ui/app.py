@@ -87,6 +87,8 @@ class OpsConsoleApp(App[int]):
         *(Binding(spec.key, f"focus_pane('{spec.key}')", spec.title, show=False,
                   id=f"focus.{spec.id}", tooltip=f"Focus the {spec.title.lower()} pane")
           for spec in PANES),
+        Binding("ctrl+r", "report", "Report", id="report",
+                tooltip="Write an incident report (Markdown) and an SVG screenshot"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Every key binding"),
         Binding("ctrl+p", "command_palette", "Palette", id="palette",
                 tooltip="Command palette: every action on every server"),
@@ -189,6 +191,24 @@ class OpsConsoleApp(App[int]):
             error = event.worker.error
             self.say(f"{event.worker.name or 'background task'} failed: "
                      f"{type(error).__name__}: {error}", severity="error", timeout=15)
+
+    def _fatal_error(self) -> None:
+        """Textual's crash report, but without local variables.
+
+        Textual renders the traceback with ``show_locals=True``, so a crash in code that
+        holds a secret value (an env file's text, a login password) would print it to the
+        terminal (tests/faults/test_crash_leaks.py). Same report: frames and message only.
+        Overrides a private hook of textual, which is pinned to an exact version.
+        """
+        import rich
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options)))
+        self._close_messages_no_wait()
 
     # -- quitting ------------------------------------------------------------------------
 
@@ -417,3 +437,30 @@ class OpsConsoleApp(App[int]):
 
     def action_pause(self) -> None:
         self._logs_pane_call("toggle_pause", "Pause", focus=False)
+
+    def action_report(self) -> None:
+        self.run_worker(self._write_report(), group="report", exclusive=True,
+                        exit_on_error=False)
+
+    async def _write_report(self) -> None:
+        """The same Markdown as ``ops-console report``, from what the panes show right now.
+
+        No new probe round: the report states exactly the facts on screen, taken from the
+        live services. Files are written off the event loop; a full disk is reported.
+        """
+        from console.commands.report import render_report, report_paths, write_report
+        from console.commands.snapshot import build_document
+        from console.engine.audit import read_audit
+
+        document = build_document(self.fleet, window_s=900, errors=[])
+        entries = (await asyncio.to_thread(read_audit, self.config.console.audit_log,
+                                           limit=20)).entries
+        try:
+            markdown, svg = await asyncio.to_thread(
+                report_paths, self.config.console.audit_log.parent, self.clock())
+            await asyncio.to_thread(write_report, markdown, render_report(document, entries))
+            await asyncio.to_thread(write_report, svg, self.export_screenshot())
+        except OSError as exc:
+            self.say(f"Report not written: {exc}", severity="error")
+            return
+        self.say(f"Report written: {markdown} and {svg.name}")

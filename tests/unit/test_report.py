@@ -1,0 +1,73 @@
+"""report rendering: facts from the check document, Markdown-inert server text, atomic writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from console.commands.report import md, render_report, report_paths, write_report
+from console.engine.audit import AuditEntry
+
+
+def document(name: str = "prod") -> dict:
+    return {
+        "version": 1, "ok": False, "generated_at": "2026-11-24T08:00:00Z", "errors": [],
+        "servers": [{
+            "name": name, "ok": False,
+            "connection": {"state": "up", "detail": "connected"},
+            "containers": [{"name": "crm-backend-1", "project": "crm", "service": "backend",
+                            "state": "exited", "health": "none", "restart_count": 3,
+                            "ok": False, "image": "app:1"}],
+            "health": [{"name": "login api", "url": "http://x/health", "ok": False,
+                        "status": 502, "class": "proxy_bad_gateway",
+                        "reason": "nginx answered 502: proxy up, backend down",
+                        "latency_ms": 3.1}],
+            "secrets": [{"name": "JWT_SECRET", "place": "/srv/crm/.env", "status": "missing",
+                         "ok": False, "detail": "", "drift": False},
+                        {"name": "JWT_SECRET", "place": "container:crm-backend-1",
+                         "status": "present", "ok": True, "detail": "", "drift": True}],
+            "volumes": [{"name": "crm_dbdata", "project": "crm", "status": "missing",
+                         "ok": False, "used_by": ["crm-backend-1"]}],
+            "auth_events": {"window_s": 900, "counts": {"failed_login": 12},
+                            "recent": [{"time": "t", "source": "crm-backend-1",
+                                        "rule": "failed_login", "severity": "warning",
+                                        "line": "[AUTH] Login failed: \x1b[2J```"}]},
+        }],
+    }
+
+
+def test_report_states_each_fact() -> None:
+    entry = AuditEntry(id="1", action="restart", server="prod", target="crm-backend-1",
+                       user="ops", host="h", started_at=datetime(2026, 11, 24, tzinfo=UTC),
+                       outcome="succeeded", ok=True)
+    text = render_report(document(), [entry])
+    for fact in ("PROBLEMS FOUND", "crm-backend-1", "exited", "proxy_bad_gateway",
+                 "nginx answered 502", "**missing**", "**drift**", "crm\\_dbdata",
+                 "failed\\_login | 12", "## Actions taken", "succeeded"):
+        assert fact in text, fact
+    assert "\x1b" not in text and "\\x1b[2J" in text
+
+
+def test_hostile_server_name_cannot_forge_markdown() -> None:
+    text = render_report(document(name="x\n# Fake heading | [link](http://evil)"))
+    assert "\n# Fake heading" not in text
+    assert "\\# Fake heading \\| \\[link\\]\\(http://evil\\)" in text
+    assert md("a|b`c") == "a\\|b\\`c"
+
+
+def test_write_report_is_atomic_and_reports_paths(tmp_path: Path, monkeypatch) -> None:
+    markdown, svg = report_paths(tmp_path, datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
+    assert markdown.name == "incident-20261124T080000Z.md" and svg.suffix == ".svg"
+    write_report(markdown, "# one\n")
+    assert markdown.read_text() == "# one\n"
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full_disk)
+    with pytest.raises(OSError):
+        write_report(markdown, "# two\n")
+    assert markdown.read_text() == "# one\n"  # the old report is untouched
+    assert [p.name for p in markdown.parent.iterdir() if p.name.startswith(".")] == []
