@@ -323,6 +323,11 @@ def test_no_marker_in_headless_command(leaky: Leaky, isolated_home: Path, module
         f"`ops-console {' '.join(argv)}` failed ({proc.returncode}): {stderr[-2000:]}"
     collected: dict[str, str | bytes] = {"stdout": proc.stdout, "stderr": proc.stderr}
     collected.update(files_written([leaky.outputs, Path("/tmp")], started, leaky.inputs))
+    # Exit 1 is "problems found", but only if the command really ran: a missing module
+    # also exits 1, and must not pass as "nothing leaked".
+    assert b"No module named" not in proc.stderr, stderr[-2000:]
+    if args == ["check"]:
+        assert b"ops-console check" in proc.stdout, proc.stdout[-2000:]
     if "--json" in args:
         doc = json.loads(proc.stdout)
         assert any(s["name"] == "JWT_SECRET" for server in doc["servers"]

@@ -1,0 +1,145 @@
+"""What may leave the engine: log text with secrets redacted and control characters visible.
+
+Log lines are redacted at ingest, before anything stores, shows or exports them, so a JWT or
+a ``password=...`` in a line never reaches the ring buffer, the screen or a file.
+
+Redaction runs on every ingested line, so it must cost nothing on the lines that have no
+secret in them. ``TRIGGERS`` are lower-case literals at least one of which every redactable
+secret sits next to (``eyj`` starts every JWT, ``pass`` every password key...). The log
+pipeline scans a whole block for them in the same C-speed pass that finds rule candidates,
+and only the lines with a trigger go through the regular expressions below. ``redact()`` does
+the same for one string.
+
+Every pattern here is linear in the line length (no nested or unbounded-then-backtracking
+quantifiers in front of a keyword), because a hostile 16 KB line must not stall ingest.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_CHARS", "REDACTED", "TRIGGERS", "make_visible", "redact", "redact_line"]
+
+REDACTED = "[redacted]"
+
+TRIGGERS: tuple[str, ...] = (
+    "eyj", "pass", "pwd", "secret", "token", "bearer", "basic ", "api_key", "api-key",
+    "apikey", "private_key", "private-key", "credential", "cookie", "://",
+)
+
+_KEY = r"(?:pass|pwd|secret|token|api[_-]?key|private[_-]?key|credential|cookie)"
+_KEYS = ("pass", "pwd", "secret", "token", "key", "credential", "cookie")
+_COLON_KEYS = ("password", "passwd", "pwd", "secret")
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{12,}")
+# a base64 credential, not the English word after "Basic" ("Basic authentication required")
+_BASIC = re.compile(r"\b((?i:basic)\s+)(?=[A-Za-z0-9+/]*[0-9A-Z+/=])[A-Za-z0-9+/]{8,}={0,2}")
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,20}://[^\s:/@]{1,256}:)[^\s@/]+@")
+# "password": "x" / 'api_key': 'x' / "token": null (JSON, Python reprs)
+_QUOTED_KEY = re.compile(
+    r"(?i)([\"'])([^\"'\s]{0,64}" + _KEY + r"[^\"'\s]{0,64})\1(\s*:\s*)"
+    r"(?:\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s,}\]]+)"
+)
+# password=x, JWT_SECRET=x, ?token=x&  (the key's own prefix is left alone)
+_ASSIGNED = re.compile(
+    r"(?i)(" + _KEY + r"[\w.-]{0,64}\s*=\s*)(?:\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)"
+)
+# password: x (YAML-ish); not "token:", which starts many auth error messages
+_COLON = re.compile(r"(?i)((?:password|passwd|pwd|secret)\s*:\s+)[^\s,;]+")
+
+
+def redact_line(line: str) -> str:
+    """Apply every redaction to one line (call it for lines that contain a trigger).
+
+    Each pattern runs only when the cheap characters it needs are in the line: an
+    ``[AUTH] Login failed: invalid password`` line (a trigger, no secret) costs one regex.
+    """
+    lowered = line.lower()
+    if "eyj" in lowered:
+        line = _JWT.sub("[redacted jwt]", line)
+    if "bearer" in lowered:
+        line = _BEARER.sub(lambda m: f"{m.group(1)}{REDACTED}", line)
+    if "basic" in lowered:
+        line = _BASIC.sub(lambda m: f"{m.group(1)}{REDACTED}", line)
+    if "://" in line and "@" in line:
+        line = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", line)
+    keyed = any(key in lowered for key in _KEYS)
+    if keyed and ('"' in line or "'" in line):
+        line = _QUOTED_KEY.sub(
+            lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}\"{REDACTED}\"", line)
+    if keyed and "=" in line:
+        line = _sub_at_keys(_ASSIGNED, line, _KEYS)
+    if ":" in line and any(key in lowered for key in _COLON_KEYS):
+        line = _sub_at_keys(_COLON, line, _COLON_KEYS)
+    return line
+
+
+def _sub_at_keys(pattern: re.Pattern[str], line: str, keys: tuple[str, ...]) -> str:
+    """``pattern`` (group 1 kept, the rest redacted) tried only where a key starts.
+
+    A case-insensitive regex that starts with an alternation is tried at every character
+    by ``re``; anchoring it at the few places ``str.find`` points to is ~10x cheaper.
+    """
+    lowered = line.lower()
+    if len(lowered) != len(line):
+        return pattern.sub(lambda m: f"{m.group(1)}{REDACTED}", line)
+    starts: set[int] = set()
+    for key in keys:
+        pos = lowered.find(key)
+        while pos >= 0:
+            starts.add(pos)
+            pos = lowered.find(key, pos + 1)
+    out: list[str] = []
+    last = 0
+    for pos in sorted(starts):
+        if pos < last:
+            continue
+        m = pattern.match(line, pos)
+        if m is not None:
+            out += [line[last:pos], m.group(1), REDACTED]
+            last = m.end()
+    if not out:
+        return line
+    out.append(line[last:])
+    return "".join(out)
+
+
+def redact(text: str) -> str:
+    """Redact secrets in any text (one line or many); cheap when there is nothing to do."""
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in TRIGGERS):
+        return text
+    return "\n".join(redact_line(line) for line in text.split("\n"))
+
+
+# --------------------------------------------------------------------------- visible
+
+MAX_CHARS = 4_000
+# C0 controls except tab (tabs become spaces below), DEL, C1, and the Unicode bidi/format
+# controls that can reorder what the operator reads.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def make_visible(text: str, max_chars: int = MAX_CHARS, keep_newlines: bool = False) -> str:
+    """Plain-string form: controls shown as escapes, tabs as spaces, long text cut.
+
+    Lives in the engine because exports and reports need it too (a file written with raw
+    escape sequences would attack whoever ``cat``s it); ``console.ui.safe_text`` wraps it.
+    ``keep_newlines`` is for multi-line bodies (HTTP responses, command output); a log line
+    keeps everything on one row so a line cannot forge the look of another.
+    """
+    cut = ""
+    if len(text) > max_chars:
+        cut = f" … [{len(text) - max_chars:,} more chars cut]"
+        text = text[:max_chars]
+    text = text.replace("\t", "    ")
+    if keep_newlines:
+        text = text.replace("\r\n", "\n")
+        return "\n".join(_CONTROL.sub(_escape_char, part) for part in text.split("\n")) + cut
+    return _CONTROL.sub(_escape_char, text) + cut

@@ -1,0 +1,366 @@
+"""The log pipeline without Docker: decoding, cutting, resume, redaction, buffers, summary."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import jwt
+import pytest
+
+from console.config import Config, ConsoleSettings, LogRuleConfig, LogsConfig, ServerConfig
+from console.engine import logs as logs_mod
+from console.engine.logs import (
+    MAX_LINE_BYTES,
+    DockerLogDecoder,
+    LineAssembler,
+    LogBatch,
+    LogService,
+    _body_chunks,
+    _Clock,
+    _Dechunker,
+    _Source,
+    export_lines,
+)
+from console.engine.redact import redact
+from console.models import LogLine, Severity, utcnow
+
+# --------------------------------------------------------------------------- fakes
+
+
+class FakeContainers:
+    """Stands in for the ContainerService: no servers listed, nothing followed."""
+
+    def subscribe(self, callback):  # type: ignore[no-untyped-def]
+        return lambda: None
+
+    def snapshot(self) -> dict:
+        return {}
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def refresh(self) -> None:
+        pass
+
+
+def make_service(buffer_lines: int = 10_000, rules=(), flush: float = 0.01) -> LogService:  # type: ignore[no-untyped-def]
+    server = ServerConfig(name="alpha", logs=LogsConfig(buffer_lines=buffer_lines,
+                                                        rules=tuple(rules)))
+    config = Config(ConsoleSettings(), (server,))
+    return LogService(config, {"alpha": SimpleNamespace()}, containers=FakeContainers(),
+                      flush_interval=flush)
+
+
+def frame(payload: bytes, stream: int = 1) -> bytes:
+    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
+
+
+TS = "2026-11-24T12:00:00.{:09d}Z"
+
+# --------------------------------------------------------------------------- decoding
+
+
+def test_line_assembler_handles_any_chunking() -> None:
+    data = b"one\ntwo\nthree\nfour"
+    for size in (1, 2, 3, 5, 100):
+        asm = LineAssembler()
+        lines = []
+        for i in range(0, len(data), size):
+            lines += asm.feed(data[i:i + size])
+        assert lines == [b"one", b"two", b"three"]
+        assert asm.flush() == [b"four"]
+
+
+def test_line_assembler_cuts_long_lines_and_stays_bounded() -> None:
+    asm = LineAssembler(max_bytes=100)
+    out = []
+    for _ in range(1000):  # a 1 MB line arriving in 1 KB pieces
+        out += asm.feed(b"x" * 1024)
+        assert len(asm._pending) <= 100
+    out += asm.feed(b"\nshort\n" + b"y" * 250 + b"\n")
+    assert len(out) == 3
+    assert out[0].startswith(b"x" * 100) and b"1,023,900 bytes cut" in out[0]
+    assert out[1] == b"short"
+    assert out[2].startswith(b"y" * 100) and b"150 bytes cut" in out[2]
+    assert asm.cut_lines == 2
+
+
+def test_docker_frames_split_anywhere_and_partial_messages_joined() -> None:
+    long_text = b"a" * 20_000
+    stream = (frame(b"2026-11-24T12:00:00.1Z hello\n")
+              + frame(b"2026-11-24T12:00:00.2Z " + long_text[:16_384])  # partial: no \n
+              + frame(b"2026-11-24T12:00:00.2Z " + long_text[16_384:] + b" end\n")
+              + frame(b"2026-11-24T12:00:00.3Z bye\n", stream=2))
+    for size in (1, 7, 4096, len(stream)):
+        dec = DockerLogDecoder(tty=False, max_bytes=MAX_LINE_BYTES)
+        records = []
+        for i in range(0, len(stream), size):
+            records += dec.feed(stream[i:i + size])
+        assert [r[:28] for r in records] == [b"2026-11-24T12:00:00.1Z hello",
+                                             b"2026-11-24T12:00:00.2Z " + b"a" * 5,
+                                             b"2026-11-24T12:00:00.3Z bye"]
+        joined = records[1]
+        assert b"Z a" in joined and joined.count(b"2026-11-24") == 1  # repeated stamp gone
+        assert b"bytes cut" in joined and len(joined) < MAX_LINE_BYTES + 100
+
+
+def test_a_one_megabyte_message_costs_sixteen_kilobytes() -> None:
+    dec = DockerLogDecoder(tty=False)
+    stamp = b"2026-11-24T12:00:00.5Z "
+    chunk = 16 * 1024
+    body = b"z" * (1024 * 1024)
+    records = []
+    for i in range(0, len(body), chunk):
+        piece = body[i:i + chunk] + (b"\n" if i + chunk >= len(body) else b"")
+        records += dec.feed(frame(stamp + piece))
+        assert dec._partial is None or len(dec._partial) <= MAX_LINE_BYTES + 64
+    assert len(records) == 1 and len(records[0]) < MAX_LINE_BYTES + 100
+    assert dec.cut_lines == 1
+
+
+def test_tty_streams_are_split_on_newlines() -> None:
+    dec = DockerLogDecoder(tty=True)
+    assert dec.feed(b"2026-11-24T12:00:00Z a\r\n2026-11-24T12:00:01Z b\r\n2026") == [
+        b"2026-11-24T12:00:00Z a", b"2026-11-24T12:00:01Z b"]
+
+
+def test_dechunker() -> None:
+    body = b"5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n"
+    for size in (1, 3, len(body)):
+        d = _Dechunker()
+        out = b"".join(d.feed(body[i:i + size]) for i in range(0, len(body), size))
+        assert out == b"hello world!" and d.done
+
+
+def test_body_chunks_reads_what_is_there() -> None:
+    body = (b"3\r\nabc\r\n" * 3) + b"0\r\n\r\n" + b"NOT PART OF THE BODY"
+    fp = io.BufferedReader(io.BytesIO(body))  # type: ignore[arg-type]
+    response = SimpleNamespace(raw=SimpleNamespace(chunked=True, _fp=SimpleNamespace(fp=fp)))
+    assert b"".join(_body_chunks(response)) == b"abcabcabc"
+
+
+def test_clock_parses_docker_stamps() -> None:
+    clock = _Clock()
+    ns, when = clock.parse("2026-11-24T12:00:00.123456789Z")  # type: ignore[misc]
+    base = int(datetime(2026, 11, 24, 12, tzinfo=UTC).timestamp()) * 10**9
+    assert ns == base + 123456789
+    assert when == datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
+    assert clock.parse("2026-11-24T12:00:00.5Z")[0] == base + 500_000_000  # type: ignore[index]
+    assert clock.parse("2026-11-24T12:00:01Z")[0] == base + 10**9  # type: ignore[index]
+    assert clock.parse("not-a-time") is None
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def _numbered(src: _Source, start: int, stop: int) -> list[str]:
+    return [f"line {i}" for i in range(start, stop)
+            if src.accept(1_000 * 10**9 + i // 3 * 10**9, f"line {i}")]
+
+
+def test_resume_drops_replayed_lines_and_keeps_new_ones() -> None:
+    """Lines i share second i // 3; a reconnect asks since=<last second>, inclusive."""
+    src = _Source("alpha", "c", "container", 100)
+    src.opened_ns = 1
+    assert _numbered(src, 0, 10) == [f"line {i}" for i in range(10)]
+    since, tail = src.since_param(0, 900)
+    assert since == "1003.000000000" and tail == "all"  # the last line's second, inclusive
+    # the daemon replays second 3 (lines 9..) - or, to-the-second, from line 9 on
+    assert _numbered(src, 9, 15) == [f"line {i}" for i in range(10, 15)]
+
+
+def test_resume_with_second_granularity_replay() -> None:
+    src = _Source("alpha", "c", "container", 100)
+    for i in range(5):
+        src.accept(10 * 10**9 + i * 1000, f"n{i}")
+    src.since_param(0, 900)
+    replay = [(10 * 10**9 + i * 1000, f"n{i}") for i in range(8)]  # whole second again
+    assert [text for ns, text in replay if src.accept(ns, text)] == ["n5", "n6", "n7"]
+
+
+def test_after_resume_out_of_order_lines_are_kept() -> None:
+    src = _Source("alpha", "c", "container", 100)
+    src.accept(100, "a")
+    src.since_param(0, 900)
+    assert src.accept(100, "a") is False
+    assert src.accept(200, "b") is True
+    assert src.accept(150, "late stderr line") is True  # not filtered once resumed
+
+
+def test_first_read_asks_for_a_bounded_window() -> None:
+    src = _Source("alpha", "c", "container", 100)
+    now = 2_000 * 10**9
+    since, tail = src.since_param(now, 900)
+    assert since == "1100.000000000" and tail == str(logs_mod.INITIAL_TAIL)
+    since, tail = src.since_param(now + 10**9, 900)  # nothing seen meanwhile
+    assert since == "1995.000000000" and tail == "all"
+
+
+# --------------------------------------------------------------------------- service
+
+
+async def _batches(service: LogService) -> list[LogBatch]:
+    got: list[LogBatch] = []
+    service.subscribe(got.append)
+    await service.start()
+    return got
+
+
+async def _settle(service: LogService) -> None:
+    await asyncio.sleep(service.flush_interval * 3 + 0.05)
+
+
+async def test_feed_classifies_redacts_and_delivers_in_order() -> None:
+    service = make_service()
+    got = await _batches(service)
+    token = jwt.encode({"sub": "1"}, "s" * 32, algorithm="HS256")
+    service.feed("alpha", "crm-backend-1", [
+        "[AUTH] Login failed: invalid password for a@b",
+        f"issued token {token}",
+        "POST /login password=hunter2",
+        "nothing",
+    ])
+    service.feed("alpha", "crm-nginx-1", ['"GET / HTTP/1.1" 502 1'])
+    await _settle(service)
+    lines = [line for batch in got for line in batch.lines]
+    assert [line.seq for line in lines] == sorted(line.seq for line in lines)
+    texts = [line.text for line in lines]
+    assert token not in " ".join(texts) and "hunter2" not in " ".join(texts)
+    assert "issued token [redacted jwt]" in texts
+    events = [line for batch in got for line in batch.events]
+    assert [(e.source, e.rule, e.severity) for e in events] == [
+        ("crm-backend-1", "failed_login", Severity.WARNING),
+        ("crm-nginx-1", "bad_gateway", Severity.ERROR)]
+    await service.stop()
+
+
+async def test_batches_are_coalesced() -> None:
+    service = make_service(flush=0.2)
+    got = await _batches(service)
+    for i in range(50):
+        service.feed("alpha", "c", [f"line {i}"])
+    await asyncio.sleep(0.5)
+    assert 1 <= len(got) <= 3
+    assert sum(len(b.lines) for b in got) == 50
+    await service.stop()
+
+
+async def test_ring_buffer_overflow_is_counted_never_silent() -> None:
+    service = make_service(buffer_lines=100, flush=0.2)
+    got = await _batches(service)
+    service.feed("alpha", "c", [f"line {i}" for i in range(1000)])
+    await asyncio.sleep(0.4)
+    assert sum(len(b.lines) for b in got) == 100
+    assert sum(b.skipped for b in got) == 900
+    assert [line.text for line in got[-1].lines][-1] == "line 999"
+    assert service.skipped_total == 900
+    assert service.sources()[0].skipped == 900
+    assert len(service.buffered()) == 100
+    await service.stop()
+
+
+async def test_auth_events_survive_a_flood_of_ordinary_lines() -> None:
+    service = make_service(buffer_lines=100, flush=0.2)
+    got = await _batches(service)
+    service.feed("alpha", "c", ["JWT expired"] + [f"noise {i}" for i in range(1000)])
+    await asyncio.sleep(0.4)
+    assert [e.text for b in got for e in b.events] == ["JWT expired"]
+    assert sum(b.events_skipped for b in got) == 0
+    assert [e.rule for e in service.buffered(auth_only=True)] == ["jwt_expired"]
+    await service.stop()
+
+
+def test_auth_summary_window_counts_and_recent() -> None:
+    service = make_service()
+    now = utcnow()
+    old = now - timedelta(seconds=2000)
+    service.feed("alpha", "crm-backend-1", ["JWT expired", "JWT expired", "x"],
+                 times=[old, now - timedelta(seconds=10), now])
+    service.feed("alpha", "crm-nginx-1", ["[AUTH] Login failed: bad \x1b[2J"], times=[now])
+    summary = service.auth_summary(900, server="alpha", now=now)
+    assert summary["window_s"] == 900
+    assert summary["counts"] == {"jwt_expired": 1, "failed_login": 1}
+    assert [e["rule"] for e in summary["recent"]] == ["jwt_expired", "failed_login"]
+    assert summary["recent"][-1]["line"].endswith("\\x1b[2J")  # printable for JSON/report
+    assert summary["recent"][-1]["severity"] == "warning"
+    assert service.auth_summary(900, server="bravo", now=now)["counts"] == {}
+    assert service.rule_counts(3600, now=now) == {"jwt_expired": 2, "failed_login": 1}
+    rate = service.rate_per_minute(60, now=now)
+    assert len(rate) == 60 and sum(rate[-2:]) == 2 and sum(rate) == 3
+
+
+def test_config_rules_and_a_bad_one() -> None:
+    service = make_service(rules=[LogRuleConfig("deploy", "DEPLOY", "info"),
+                                  LogRuleConfig("broken", "(", "info")])
+    assert service.problems and "broken" in service.problems[0]
+    service.feed("alpha", "c", ["DEPLOY 3", "JWT expired"])
+    assert [e.rule for e in service.buffered(auth_only=True)] == ["jwt_expired"]
+    good = make_service(rules=[LogRuleConfig("deploy", "DEPLOY", "info")])
+    good.feed("alpha", "c", ["DEPLOY 3"])
+    assert [e.rule for e in good.buffered(auth_only=True)] == ["deploy"]
+
+
+def test_feed_cuts_huge_lines() -> None:
+    service = make_service()
+    service.feed("alpha", "c", ["x" * (1024 * 1024)])
+    (line,) = service.buffered()
+    assert len(line.text) < MAX_LINE_BYTES + 100 and "chars cut" in line.text
+
+
+def test_export_is_redacted_escaped_and_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    when = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    lines = [LogLine("alpha", "crm-backend-1", when, "password=hunter2 \x1b]52;c;x\x07 [b]",
+                     "failed_login", Severity.WARNING, 1),
+             LogLine("alpha", "/var/log/x", when, "plain", None, None, 2)]
+    target = tmp_path / "sub" / "out.log"
+    assert export_lines(lines, target) == 2
+    text = target.read_text()
+    assert "hunter2" not in text and "\x1b" not in text and "\x07" not in text
+    assert "\\x1b]52;c;x\\x07 [b]" in text
+    assert text.splitlines()[0].startswith(
+        "2026-11-24T12:00:00.000000Z alpha crm-backend-1 [failed_login] password=[redacted]")
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+@pytest.mark.parametrize(("raw", "gone"), [
+    ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnop"),
+    ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNz"),
+    ('{"email": "a@b", "password": "s3cr\\"et"}', "s3cr"),
+    ("{'password': 'x9x9x9', 'a': 1}", "x9x9x9"),
+    ("JWT_SECRET=abc123xyz DATABASE_URL=postgresql://crm:dbpass99@db/crm", "abc123xyz"),
+    ("JWT_SECRET=abc123xyz DATABASE_URL=postgresql://crm:dbpass99@db/crm", "dbpass99"),
+    ("GET /reset?token=tok777&x=1 HTTP/1.1", "tok777"),
+    ("password: hunter2", "hunter2"),
+    ('"client_secret": "cs-123456"', "cs-123456"),
+])
+def test_redaction(raw: str, gone: str) -> None:
+    out = redact(raw)
+    assert gone not in out and "[redacted" in out
+
+
+@pytest.mark.parametrize("text", [
+    "[AUTH] Invalid token: Signature verification failed",
+    "[AUTH] Login failed: Password mismatch for a@b",
+    "Basic authentication required",
+    "http://example.com/x",
+])
+def test_redaction_leaves_auth_messages_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_redaction_is_linear_on_hostile_lines() -> None:
+    import time
+
+    hostile = "password" + "=" * 16_000 + "token" * 3000
+    start = time.perf_counter()
+    redact(hostile)
+    redact("a" * 16_000 + "'" + "b" * 16_000)
+    assert time.perf_counter() - start < 0.5

@@ -1,0 +1,227 @@
+"""Auth-event rules: the incidents' phrasings, config rules, and the one-pass classifier."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from console.config import LogRuleConfig, LogsConfig
+from console.engine import rules as rules_mod
+from console.engine.rules import (
+    BUILTIN_RULES,
+    LineRewrite,
+    Rule,
+    RuleError,
+    RuleSet,
+    plan_literals,
+    required_literals,
+)
+from console.models import Severity
+
+# (line, rule) - phrasings from shared/incidents/*, the lab backend and nginx.
+INCIDENT_LINES = [
+    ("2026-11-24T11:42:47.391Z WARNING [AUTH] Login failed: invalid password for "
+     "admin@example.com", "failed_login"),
+    ("[AUTH] Login failed: User not found - ghost@example.com", "failed_login"),
+    ("[AUTH] Login failed: Password mismatch for a@b.c. Hash length: 60", "failed_login"),
+    ("Password mismatch for a@b.c", "password_mismatch"),
+    ("user not found: x@y", "user_not_found"),
+    ("Invalid user admin from 203.0.113.9 port 22", "user_not_found"),
+    ("Failed password for root from 203.0.113.9 port 22 ssh2", "failed_login"),
+    ("All 3 login attempts failed", "failed_login"),
+    ("[AUTH] JWT expired: Signature has expired", "jwt_expired"),
+    ("[AUTH] JWT expired (sub=1, expired 5s ago)", "jwt_expired"),
+    ("jwt.exceptions.ExpiredSignatureError: Signature has expired", "jwt_expired"),
+    ("[AUTH] JWT invalid: Not enough segments", "jwt_invalid"),
+    ("[AUTH] Invalid token signature", "jwt_bad_signature"),
+    ("jwt.exceptions.InvalidSignatureError: Signature verification failed",
+     "jwt_bad_signature"),
+    ('172.19.0.3 "POST /api/v1/auth/login HTTP/1.0" 401 33 8.6ms', "http_401"),
+    ('1.2.3.4 - - [24/Nov/2026:11:46:39 +0000] "GET /admin HTTP/1.1" 403 10 "-" "curl"',
+     "http_403"),
+    ("[AUTH] Forbidden: viewer@example.com lacks role admin for /api/v1/admin/users",
+     "http_403"),
+    ('172.19.0.1 - - [24/Nov/2026:11:46:39 +0000] "GET /health HTTP/1.1" 502 157 "-" '
+     '"curl/7.88.1" backend=- backend_status=- rt=0.001', "bad_gateway"),
+    ("Request failed with status code 502 Bad Gateway", "bad_gateway"),
+    ("2026/11/24 11:46:39 [error] 7#7: *36 backend could not be resolved (3: Host not "
+     'found), client: 172.19.0.1, server: _, request: "GET /health HTTP/1.1"',
+     "upstream_error"),
+    ("2024/12/05 03:35:00 [error] 29#29: *1 connect() failed (111: Connection refused) "
+     "while connecting to upstream, client: 1.2.3.4", "upstream_error"),
+    ("[error] 7#7: *3 no live upstreams while connecting to upstream", "upstream_error"),
+    ("RuntimeError: JWT_SECRET not configured", "missing_secret"),
+    ("RuntimeError: CRITICAL: ADMIN_PRIVATE_KEY not configured. JWT tokens cannot be "
+     "created", "missing_secret"),
+    ('raise RuntimeError("ADMIN_PRIVATE_KEY required")', "missing_secret"),
+    ("STARTUP FAILED: CRITICAL: Production startup BLOCKED", "missing_secret"),
+    ("[CONFIG] SERVICE_SECRET is not set; internal service calls will be rejected",
+     "missing_secret"),
+    ("KeyError: 'JWT_SECRET'", "missing_secret"),
+    ("Missing OAuth credential: GOOGLE_OAUTH_CLIENT_ID", "missing_secret"),
+    ("Authentication service communication failed: Connection refused",
+     "auth_service_refused"),
+    ("Auth service connectivity test failed", "auth_service_refused"),
+    ('"POST /api/v1/auth/login HTTP/1.1" 429 12', "rate_limited"),
+    ("429 Too Many Requests", "rate_limited"),
+    ("[AUTH] bcrypt.checkpw failed: Invalid salt. Hash starts with: $2b$12",
+     "bcrypt_error"),
+    ("oauth callback error: invalid_grant", "oauth_error"),
+    ("httpx.ConnectError: [Errno 111] Connection refused", "connection_refused"),
+    ('"GET /health HTTP/1.1" 503 46', "service_unavailable"),
+]
+
+BENIGN = [
+    'INFO:     172.18.0.5:5555 - "GET /api/v1/auth/login HTTP/1.1" 200 OK',
+    "2026-11-24 11:31:00,001 INFO app.services.contacts: fetched 12 contacts",
+    "[AUTH] Login succeeded for admin@example.com",
+    "crm backend 1.4.2 starting",
+    "[DB] connected to /data/crm.db (schema version 1)",
+    "job 12 failed to run",  # "failed" alone is not an auth event
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return RuleSet.default()
+
+
+@pytest.mark.parametrize(("line", "expected"), INCIDENT_LINES)
+def test_incident_phrasings_are_labelled(ruleset: RuleSet, line: str, expected: str) -> None:
+    rule = ruleset.match(line)
+    assert rule is not None, line
+    assert rule.name == expected
+
+
+@pytest.mark.parametrize("line", BENIGN)
+def test_ordinary_lines_are_not_events(ruleset: RuleSet, line: str) -> None:
+    assert ruleset.match(line) is None
+
+
+def test_every_builtin_has_a_name_severity_and_literals() -> None:
+    names = [r.name for r in BUILTIN_RULES]
+    assert len(names) == len(set(names))
+    for rule in BUILTIN_RULES:
+        assert isinstance(rule.severity, Severity)
+        assert required_literals(rule.pattern), f"{rule.name} would be tried on every line"
+    assert RuleSet.default().unfiltered == ()
+
+
+def test_case_does_not_matter_for_builtins(ruleset: RuleSet) -> None:
+    assert ruleset.match("LOGIN FAILED for bob").name == "failed_login"  # type: ignore[union-attr]
+    assert ruleset.match("Jwt Expired").name == "jwt_expired"  # type: ignore[union-attr]
+
+
+def test_earliest_phrase_wins_then_rule_order(ruleset: RuleSet) -> None:
+    line = "[AUTH] Login failed: Password mismatch"
+    assert ruleset.match(line).name == "failed_login"  # type: ignore[union-attr]
+    assert ruleset.match("Password mismatch, login failed").name == "password_mismatch"  # type: ignore[union-attr]
+
+
+def test_config_rules_are_added_and_win_ties() -> None:
+    logs = LogsConfig(rules=(
+        LogRuleConfig("rate limited", "429 Too Many Requests", "error"),
+        LogRuleConfig("deploy", r"^DEPLOY \d+", "info"),
+        LogRuleConfig("digits", r"\d{5}!", "critical"),  # no usable literal: every line
+    ))
+    rs = RuleSet.from_config(logs)
+    assert rs.match("429 Too Many Requests").name == "rate limited"  # type: ignore[union-attr]
+    assert rs.match("429 too many requests").name == "rate_limited"  # type: ignore[union-attr]
+    assert rs.match("DEPLOY 42 done").severity is Severity.INFO  # type: ignore[union-attr]
+    assert rs.match("x DEPLOY 42") is None
+    assert [r.name for r in rs.unfiltered] == ["digits"]
+    lines = ["nothing", "12345! boom", "JWT expired", "DEPLOY 7"]
+    got = [(i, r.name) for i, r in rs.classify("\n".join(lines))]
+    assert got == [(1, "digits"), (2, "jwt_expired"), (3, "deploy")]
+
+
+@pytest.mark.parametrize("pattern", ["(", "a*", "x?|y?"])
+def test_unusable_config_rules_are_refused(pattern: str) -> None:
+    with pytest.raises(RuleError):
+        RuleSet.from_config(LogsConfig(rules=(LogRuleConfig("bad", pattern, "info"),)))
+
+
+def test_lowercase_rules_must_be_lowercase() -> None:
+    with pytest.raises(RuleError):
+        RuleSet([Rule("x", Severity.INFO, "Login", lowercase=True)])
+
+
+def test_required_literals() -> None:
+    assert required_literals("429 Too Many Requests") == {"429 too many requests"}
+    assert required_literals(r"[Ff]oo(bar|baz)qux") == {"foobarqux", "foobazqux"}
+    assert required_literals(r"\d+ errors") == {" errors"}
+    assert required_literals(r"\d+") is None
+    assert required_literals(r"ab|cd") is None  # too short to filter anything
+
+
+def test_literal_plan_merges_shared_words() -> None:
+    plan = plan_literals([frozenset({"invalid password", "wrong password"}),
+                          frozenset({"password mismatch"}), frozenset({"upstream x"})])
+    assert plan == {"password": 0b011, "upstream x": 0b100}
+
+
+def _reference(rs: RuleSet, line: str) -> str | None:
+    """Every rule on the line, earliest match wins, ties to the first rule."""
+    best: tuple[int, int, str] | None = None
+    for order, rule in enumerate(rs.rules):
+        m = re.search(rule.pattern, line.lower() if rule.lowercase else line)
+        if m is not None and (best is None or (m.start(), order) < best[:2]):
+            best = (m.start(), order, rule.name)
+    return best[2] if best else None
+
+
+_PIECES = [p for line, _ in INCIDENT_LINES for p in line.split()] + [
+    "INFO", "GET", "/api", "ok", "200", "\x1b[2J", "[bold]", "İ", "ß", "\t"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=8).map(" ".join), max_size=30))
+def test_block_classification_equals_rule_by_rule(lines: list[str]) -> None:
+    rs = RuleSet.default()
+    block = "\n".join(lines)
+    got = {i: r.name for i, r in rs.classify(block)}
+    want = {i: name for i, line in enumerate(block.split("\n"))
+            if (name := _reference(rs, line)) is not None}
+    assert got == want
+
+
+def test_one_pass_only_candidate_lines_are_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    rs = RuleSet.default()
+    calls: list[int] = []
+    original = RuleSet._best
+
+    def counting(self: RuleSet, mask: int, line: str, low: str):  # type: ignore[no-untyped-def]
+        calls.append(bin(mask).count("1"))
+        return original(self, mask, line, low)
+
+    monkeypatch.setattr(RuleSet, "_best", counting)
+    benign = [f"INFO GET /api/v1/items?page={i} 200 OK" for i in range(1000)]
+    assert rs.classify("\n".join(benign)) == []
+    assert calls == []  # no regex ran on any of them
+    mixed = benign[:10] + ["[AUTH] JWT expired"] + benign[10:20]
+    found = rs.classify("\n".join(mixed))
+    assert [(i, r.name) for i, r in found] == [(10, "jwt_expired")]
+    assert len(calls) == 1 and calls[0] <= 3  # one line, only the rules its literals announce
+
+
+def test_rewrite_runs_on_triggered_lines_before_matching() -> None:
+    seen: list[str] = []
+
+    def scrub(line: str) -> str:
+        seen.append(line)
+        return line.replace("hunter2", "[redacted]")
+
+    rs = RuleSet.default(rewrite=LineRewrite(("password=",), scrub))
+    lines = ["password=hunter2 Login failed", "plain", "JWT expired"]
+    found = rs.classify_lines(lines)
+    assert lines[0] == "password=[redacted] Login failed"
+    assert seen == ["password=hunter2 Login failed"]
+    assert [(i, r.name) for i, r in found] == [(0, "failed_login"), (2, "jwt_expired")]
+
+
+def test_module_does_not_import_ui() -> None:
+    assert "textual" not in repr(vars(rules_mod).keys())
