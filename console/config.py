@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.textsafe import make_visible
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -50,6 +52,10 @@ class ConfigError(Exception):
     """A config problem, phrased for the operator: where, and what was expected."""
 
     def __init__(self, source: str, where: str, message: str) -> None:
+        # A key or value quoted back may hold an escape sequence; the message is printed
+        # to the operator's terminal, so every part is made printable here, once.
+        source, where, message = (make_visible(part, 2000) for part in (source, where,
+                                                                         message))
         self.source = source
         self.where = where
         self.message = message

@@ -151,6 +151,7 @@ class _Server:
         self.updated_at: datetime | None = None
         self.restarting: set[str] = set()
         self.dirty: set[str] = set()
+        self.destroyed: set[str] = set()  # ids are never reused; cleared on each full list
         self.drain_task: asyncio.Task[None] | None = None
         self.pump: dockerapi.StreamPump | None = None
         self.stream_ended: asyncio.Event = asyncio.Event()
@@ -373,6 +374,7 @@ class ContainerService:
         inspected = await asyncio.gather(*(self._inspect(st, client, cid) for cid in ids))
         st.containers = {info.id: info for info in inspected
                          if info is not None and st.wanted(info)}
+        st.destroyed.clear()
         st.state, st.error, st.stale = "ok", "", False
         st.since = st.updated_at = utcnow()
         self._notify(st.config.name)
@@ -400,6 +402,10 @@ class ContainerService:
             if st.containers.pop(container_id, None) is not None:
                 st.updated_at = utcnow()
                 self._notify(st.config.name)
+            # An inspect started before the destroy (for its "die") may land after it and
+            # would put the row back for good: remember the id so _drain drops that answer.
+            st.destroyed.add(container_id)
+            st.dirty.discard(container_id)
             return
         self._mark_dirty(st, container_id)
 
@@ -419,7 +425,7 @@ class ContainerService:
             except Exception as exc:  # noqa: BLE001 - the stream's end reports the outage
                 log.debug("inspect %s on %s failed: %s", container_id, st.config.name, exc)
                 continue
-            if info is None or not st.wanted(info):
+            if info is None or not st.wanted(info) or container_id in st.destroyed:
                 changed = st.containers.pop(container_id, None) is not None
             else:
                 changed = st.containers.get(container_id) != info

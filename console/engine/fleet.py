@@ -24,6 +24,26 @@ class Fleet:
         }
         # Each service module adds itself here (constructed as Service(config, hosts)).
         self.services: list = []
+        from console.engine.containers import ContainerService
+
+        self.containers = ContainerService(config, self.hosts)
+        self.services.append(self.containers)
+        from console.engine.secrets import SecretService
+
+        self.secrets = SecretService(config, self.hosts, containers=self.containers)
+        self.services.append(self.secrets)
+        from console.engine.health import HealthService
+
+        self.health = HealthService(config, self.hosts)
+        self.services.append(self.health)
+        from console.engine.actions import ActionService
+
+        self.actions = ActionService(config, self.hosts, containers=self.containers)
+        self.services.append(self.actions)
+        from console.engine.logs import LogService
+
+        self.logs = LogService(config, self.hosts, containers=self.containers)
+        self.services.append(self.logs)
 
     async def start(self) -> None:
         """Connect every host in the background, then start the live services."""
