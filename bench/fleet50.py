@@ -1,0 +1,232 @@
+"""A throwaway fleet of N sshd on loopback (ports 2400-2449 for 50), each reaching Docker.
+
+Each server is a real OpenSSH daemon with its own config and pid file; they share one
+generated host key and one client key in a temp dir (a fleet's hosts would have their own
+keys, but key generation is not what is measured). Each reaches this machine's Docker
+socket through the SSH connection, exactly as the console reaches a remote host.
+
+    with Fleet50(count=50) as fleet:
+        fleet.config_path      # ops-console config with servers s00..s49
+        fleet.ports, fleet.key, fleet.known_hosts
+
+Started in parallel (all daemons launched, then all waited for) and torn down at exit,
+including the per-connection session processes, even when the benchmark fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["Fleet50", "banner_ok", "server_names"]
+
+BASE_PORT = 2400
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+SSHD_CONFIG = """\
+ListenAddress 127.0.0.1:{port}
+HostKey {host_key}
+PidFile {pid_file}
+AuthorizedKeysFile {authorized_keys}
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+X11Forwarding no
+AllowTcpForwarding yes
+AllowStreamLocalForwarding yes
+PermitOpen any
+MaxStartups 100:30:200
+MaxSessions 100
+LogLevel ERROR
+"""
+
+
+def server_names(count: int) -> list[str]:
+    return [f"s{i:02d}" for i in range(count)]
+
+
+def banner_ok(port: int, timeout: float = 0.5) -> bool:
+    """True when an SSH server answers on the port with its banner."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # sshd binds with SO_REUSEADDR too, so TIME-WAIT leftovers of a run do not count
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (sshd session processes), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+class Fleet50:
+    """``count`` sshd on 127.0.0.1:base_port.. with a generated ops-console config."""
+
+    def __init__(self, count: int = 50, base_port: int = BASE_PORT) -> None:
+        self.count = count
+        self.ports = [base_port + i for i in range(count)]
+        self.names = server_names(count)
+        self.dir = Path(tempfile.mkdtemp(prefix="ops-bench-fleet-"))
+        self.key = self.dir / "id_ed25519"
+        self.host_key = self.dir / "host_ed25519"
+        self.known_hosts = self.dir / "known_hosts"
+        self.authorized_keys = self.dir / "authorized_keys"
+        self.config_path = self.dir / "fleet.toml"
+        self.pids: list[int] = []
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def __enter__(self) -> Fleet50:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self, timeout: float = 30.0) -> None:
+        busy = [p for p in self.ports if not _port_free(p)]
+        if busy:
+            raise RuntimeError(f"ports already in use: {busy[:5]} (a fleet left running?)")
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        self._keys()
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        launches = []
+        for name, port in zip(self.names, self.ports, strict=True):
+            conf = self.dir / f"sshd_{name}.conf"
+            conf.write_text(SSHD_CONFIG.format(port=port, host_key=self.host_key,
+                                               pid_file=self.dir / f"sshd_{name}.pid",
+                                               authorized_keys=self.authorized_keys))
+            # without -D sshd daemonizes: the launcher returns once it listens
+            launches.append(subprocess.Popen([sshd, "-f", str(conf), "-E",
+                                              str(self.dir / f"sshd_{name}.log")]))
+        for proc in launches:
+            proc.wait(timeout=timeout)
+        self._collect_pids()
+        deadline = time.monotonic() + timeout
+        waiting = set(self.ports)
+        while waiting and time.monotonic() < deadline:
+            waiting = {p for p in waiting if not banner_ok(p)}
+            if waiting:
+                time.sleep(0.05)
+        if waiting:
+            raise RuntimeError(f"{len(waiting)} sshd did not answer (e.g. port "
+                               f"{min(waiting)}); logs in {self.dir}")
+        self.write_config()
+
+    def _keys(self) -> None:
+        for path, comment in ((self.key, "ops-bench-client"), (self.host_key, "ops-bench-host")):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                            "-f", str(path)], check=True)
+        self.authorized_keys.write_text(self.key.with_suffix(".pub").read_text())
+        kind, blob = self.host_key.with_suffix(".pub").read_text().split()[:2]
+        self.known_hosts.write_text("".join(f"[127.0.0.1]:{p} {kind} {blob}\n"
+                                            for p in self.ports))
+
+    def _collect_pids(self) -> None:
+        self.pids = []
+        for name in self.names:
+            with contextlib.suppress(OSError, ValueError):
+                self.pids.append(int((self.dir / f"sshd_{name}.pid").read_text()))
+
+    def down(self) -> None:
+        """Stop every listener and its sessions, then remove the temp dir."""
+        self._collect_pids()
+        victims = []
+        for pid in self.pids:
+            victims += [pid, *_children(pid)]
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in victims):
+            time.sleep(0.05)
+        for pid in victims:
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- configs -----------------------------------------------------------------------
+
+    def write_config(self, count: int | None = None, path: Path | None = None) -> Path:
+        """An ops-console config with the first ``count`` servers (docker only)."""
+        path = path or self.config_path
+        blocks = ["[console]\nread_only = true\n"
+                  f'audit_log = "{self.dir / "audit.jsonl"}"\n']
+        for name, port in list(zip(self.names, self.ports, strict=True))[:count]:
+            blocks.append(
+                f'[[servers]]\nname = "{name}"\nhost = "127.0.0.1"\nport = {port}\n'
+                f'user = "root"\nidentity_file = "{self.key}"\n'
+                f'known_hosts = "{self.known_hosts}"\ndocker_socket = "{DOCKER_SOCKET}"\n')
+        path.write_text("\n".join(blocks))
+        return path
+
+    def ssh_argv(self, port: int, *command: str) -> list[str]:
+        """The OpenSSH client command line for one server, same key and known_hosts."""
+        return ["ssh", "-p", str(port), "-i", str(self.key),
+                "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                "-o", "IdentitiesOnly=yes", "-F", "/dev/null",
+                "root@127.0.0.1", *command]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+if __name__ == "__main__":  # manual use: bring a fleet up, print where, wait for Enter
+    with Fleet50() as fleet:
+        print(f"{fleet.count} sshd up; config {fleet.config_path}; Enter tears down")
+        input()
