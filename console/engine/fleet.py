@@ -6,44 +6,41 @@ wiring of hosts to services lives in exactly one place.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
+
 from console.config import Config
+from console.engine.actions import ActionService
+from console.engine.containers import ContainerService
+from console.engine.health import HealthService
 from console.engine.host_api import Host
+from console.engine.hosts import make_host
+from console.engine.logs import LogService
+from console.engine.secrets import SecretService
 
 __all__ = ["Fleet"]
+
+log = logging.getLogger(__name__)
 
 
 class Fleet:
     """Owns the hosts and the services; starts and stops them together."""
 
     def __init__(self, config: Config, hosts: dict[str, Host] | None = None) -> None:
-        from console.engine.hosts import make_host
-
         self.config = config
         self.hosts: dict[str, Host] = hosts if hosts is not None else {
             server.name: make_host(server) for server in config.servers
         }
-        # Each service module adds itself here (constructed as Service(config, hosts)).
-        self.services: list = []
-        from console.engine.containers import ContainerService
-
+        # The container list comes first: secrets, actions and logs read it to know which
+        # containers exist, so it is refreshed before them and stopped after them.
         self.containers = ContainerService(config, self.hosts)
-        self.services.append(self.containers)
-        from console.engine.secrets import SecretService
-
         self.secrets = SecretService(config, self.hosts, containers=self.containers)
-        self.services.append(self.secrets)
-        from console.engine.health import HealthService
-
         self.health = HealthService(config, self.hosts)
-        self.services.append(self.health)
-        from console.engine.actions import ActionService
-
         self.actions = ActionService(config, self.hosts, containers=self.containers)
-        self.services.append(self.actions)
-        from console.engine.logs import LogService
-
         self.logs = LogService(config, self.hosts, containers=self.containers)
-        self.services.append(self.logs)
+        self.services: list[Any] = [self.containers, self.secrets, self.health,
+                                    self.actions, self.logs]
 
     async def start(self) -> None:
         """Connect every host in the background, then start the live services."""
@@ -53,12 +50,19 @@ class Fleet:
             await service.start()
 
     async def refresh(self) -> None:
-        """One full round of every service (for check/report), hosts given a moment to connect."""
-        for service in self.services:
-            await service.refresh()
+        """One full round of every service, for check and report.
+
+        Containers first (the others read its list), then the rest side by side: a slow
+        health endpoint must not hold up the secrets scan.
+        """
+        await self.containers.refresh()
+        await asyncio.gather(*(service.refresh() for service in self.services[1:]))
 
     async def stop(self) -> None:
-        for service in reversed(self.services):
-            await service.stop()
-        for host in self.hosts.values():
-            await host.close()
+        """Stop services, then hosts; one failing to stop does not keep the rest running."""
+        for closer in [*(s.stop for s in reversed(self.services)),
+                       *(h.close for h in self.hosts.values())]:
+            try:
+                await closer()
+            except Exception:  # noqa: BLE001 - shutting down: log it and go on
+                log.exception("stopping %r failed", closer)

@@ -26,6 +26,7 @@ from console.config import load_config
 from console.engine.audit import read_audit
 from console.ui.app import OpsConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
+from tests.ci import skip_or_fail
 from tests.faults.conftest import (
     assert_no_traceback,
     assert_responsive,
@@ -42,11 +43,11 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        skip_or_fail("mounting a tmpfs needs root")
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
                            str(mount_point)], capture_output=True, text=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        skip_or_fail(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         fill(mount_point / "filler")
         yield mount_point

@@ -29,6 +29,7 @@ from console.config import load_config
 from console.engine.fleet import Fleet
 from console.engine.hosts import SSHHost, make_host
 from console.ui.app import OpsConsoleApp
+from tests.ci import skip_or_fail
 from tests.faults.conftest import (
     FaultHTTPServer,
     assert_no_traceback,
@@ -126,8 +127,9 @@ def _settled(app: Any) -> bool:
                for name in ("stream slow", "stream fast", "trickle", "blackholed", "no dns"))
 
 
-@pytest.mark.skipif(not _iptables_usable(), reason="needs root and iptables")
 async def test_blackhole_dns_endless_and_trickling_endpoints(tmp_path: Path) -> None:
+    if not _iptables_usable():
+        skip_or_fail("the blackhole needs root and a working iptables")
     web, hole = FaultHTTPServer(), FaultHTTPServer(BLACKHOLE)
     await web.start()
     await hole.start()

@@ -18,6 +18,7 @@ import pytest
 
 from console.engine import audit as audit_mod
 from console.engine.audit import AuditLog, AuditUnavailable, audit_user, read_audit
+from tests.ci import skip_or_fail
 
 
 def lines_of(path: Path) -> list[dict]:
@@ -193,11 +194,11 @@ def tiny_tmpfs(tmp_path: Path):
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        skip_or_fail("mounting a tmpfs needs root")
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs",
                            str(mount_point)], capture_output=True, text=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        skip_or_fail(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield mount_point
     finally:

@@ -150,13 +150,23 @@ async def test_local_read_file(tmp_path: Path) -> None:
         await host.read_file(str(tmp_path))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 async def test_local_read_file_permission_denied(tmp_path: Path) -> None:
     path = tmp_path / "secret"
     path.write_text("x")
     path.chmod(0)
-    with pytest.raises(PermissionError):
-        await LocalHost(LOCAL).read_file(str(path))
+    # Root reads any file, so as root the read is made as "nobody" (the saved uid stays 0,
+    # which lets the test switch back).
+    as_root = os.geteuid() == 0
+    if as_root:
+        # Warm the thread pool first: "nobody" cannot read the interpreter's own lazy imports.
+        await asyncio.to_thread(lambda: None)
+        os.seteuid(65534)
+    try:
+        with pytest.raises(PermissionError):
+            await LocalHost(LOCAL).read_file(str(path))
+    finally:
+        if as_root:
+            os.seteuid(0)
 
 
 async def test_local_docker_url_and_tcp() -> None:
