@@ -48,6 +48,7 @@ from console.config import Config, ConfigError, ServerConfig, expand_env_tree
 from console.engine import dockerapi
 from console.engine.audit import AuditLog, AuditRead, AuditUnavailable
 from console.engine.host_api import Host, HostUnavailable
+from console.engine.listeners import Listeners
 from console.models import ActionResult, utcnow
 
 __all__ = [
@@ -259,9 +260,9 @@ class MigrationRun:
         self.pid_known = asyncio.Event()
         self.cancel_requested = asyncio.Event()
         self.finished = asyncio.Event()
-        self._callbacks: list[Callable[[OutputLine], None]] = []
+        self._listeners: Listeners[OutputLine] = Listeners("migration output")
         if user_callback is not None:
-            self._callbacks.append(user_callback)
+            self._listeners.add(user_callback)
 
     @property
     def server(self) -> str:
@@ -286,24 +287,15 @@ class MigrationRun:
         return True
 
     def subscribe(self, callback: Callable[[OutputLine], None]) -> Callable[[], None]:
-        self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-
-        return unsubscribe
+        """``callback(line)`` for each line of output from now on (``lines`` has the past)."""
+        return self._listeners.add(callback)
 
     def emit(self, stream: str, text: str) -> None:
         line = OutputLine(stream=stream, text=text, elapsed_s=round(self.elapsed_s, 3))
         if len(self.lines) == self.lines.maxlen:
             self.dropped_lines += 1
         self.lines.append(line)
-        for callback in list(self._callbacks):
-            try:
-                callback(line)
-            except Exception:  # a broken viewer must not break the migration
-                log.exception("migration output subscriber failed")
+        self._listeners.emit(line)
 
     def stderr_tail(self, n: int = 20) -> list[str]:
         return [line.text for line in self.lines if line.stream == "stderr"][-n:]
@@ -711,7 +703,7 @@ class ActionService:
         self._http_client_factory = http_client_factory
         self._migrations: dict[str, MigrationRun] = {}
         self._last: dict[str, dict[str, Any]] = {}
-        self._callbacks: list[ChangeCallback] = []
+        self._listeners: Listeners[str] = Listeners("actions")
 
     # -- service protocol ----------------------------------------------------------------
 
@@ -743,20 +735,11 @@ class ActionService:
         return result
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-
-        return unsubscribe
+        """``callback(server)`` when an action starts or ends on a server."""
+        return self._listeners.add(callback)
 
     def _changed(self, server: str) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(server)
-            except Exception:
-                log.exception("actions subscriber failed")
+        self._listeners.emit(server)
 
     @property
     def clients(self) -> dockerapi.DockerClients:

@@ -19,7 +19,6 @@ events reader.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import re
@@ -31,6 +30,7 @@ from typing import Any
 from console.config import Config, ServerConfig
 from console.engine import dockerapi
 from console.engine.host_api import Host
+from console.engine.listeners import Listeners
 from console.models import ConnectionStatus, ContainerInfo, utcnow
 
 __all__ = [
@@ -196,7 +196,7 @@ class ContainerService:
         self.hosts = hosts
         self._clients = clients
         self._servers: dict[str, _Server] | None = None
-        self._callbacks: list[Callback] = []
+        self._listeners: Listeners[str] = Listeners("containers")
         self._unsubscribe_hosts: list[Callable[[], None]] = []
         self._running = False
 
@@ -220,20 +220,11 @@ class ContainerService:
         return self._servers
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-
-        return unsubscribe
+        """``callback(server)`` on the event loop whenever a server's containers changed."""
+        return self._listeners.add(callback)
 
     def _notify(self, server: str) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(server)
-            except Exception:  # one broken subscriber must not stop the others
-                log.exception("containers subscriber failed")
+        self._listeners.emit(server)
 
     def snapshot(self) -> dict[str, ServerContainers]:
         """Per server (config order), its state and containers sorted by project/service."""

@@ -41,6 +41,7 @@ import httpx
 from console.config import Config, HealthCheck, ServerConfig
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.http_transport import ClientPool
+from console.engine.listeners import Listeners
 from console.engine.redact import redact
 from console.models import ConnState, HealthResult, utcnow
 
@@ -888,7 +889,7 @@ class HealthService:
         self._port_lister = port_lister
         self._discovery_interval = discovery_interval
         self._tracks: dict[tuple[str, str], _Track] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[EndpointState] = Listeners("health")
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._discovery: dict[str, _Discovery] = {}
         self._discovery_lock = asyncio.Lock()
@@ -958,13 +959,7 @@ class HealthService:
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call ``callback(EndpointState)`` on the event loop after every probe or new endpoint."""
-        self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(callback)
-
-        return unsubscribe
+        return self._listeners.add(callback)
 
     # -- probing ---------------------------------------------------------------------
 
@@ -1034,11 +1029,7 @@ class HealthService:
             task.add_done_callback(self._closing.discard)
 
     def _emit(self, state: EndpointState) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(state)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop probing
-                log.exception("health listener failed")
+        self._listeners.emit(state)
 
     # -- discovery -------------------------------------------------------------------
 

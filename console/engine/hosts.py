@@ -51,6 +51,7 @@ import asyncssh
 
 from console.config import ServerConfig
 from console.engine.host_api import Host, HostUnavailable, StatusListener
+from console.engine.listeners import Listeners
 from console.models import CommandResult, ConnectionStatus, ConnState, utcnow
 
 __all__ = [
@@ -259,7 +260,7 @@ class _StatusMixin:
 
     def _init_status(self, status: ConnectionStatus) -> None:
         self._status = status
-        self._listeners: list[StatusListener] = []
+        self._listeners: Listeners[ConnectionStatus] = Listeners(f"host {self.name} status")
         self._up_event = asyncio.Event()
 
     @property
@@ -267,13 +268,7 @@ class _StatusMixin:
         return self._status
 
     def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def _set_status(self, state: ConnState, detail: str, *, since: datetime | None = None,
                     retry_at: datetime | None = None) -> None:
@@ -282,11 +277,7 @@ class _StatusMixin:
             self._up_event.set()
         else:
             self._up_event.clear()
-        for listener in list(self._listeners):
-            try:
-                listener(self._status)
-            except Exception:  # a broken pane must not stop the host or the other panes
-                log.exception("status listener of host %s failed", self.name)
+        self._listeners.emit(self._status)
 
     async def wait_up(self, timeout: float | None = None) -> bool:
         if self._status.is_up:

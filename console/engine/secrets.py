@@ -44,6 +44,7 @@ from console.config import Config, SecretsConfig, ServerConfig
 from console.engine import dockerapi
 from console.engine.envfile import EnvFile, parse_env
 from console.engine.host_api import Host, HostUnavailable
+from console.engine.listeners import Listeners
 from console.models import ConnectionStatus, SecretStatus, utcnow
 
 __all__ = [
@@ -480,7 +481,7 @@ class SecretService:
         self._clients = clients
         self._fingerprint = Fingerprinter()
         self._servers: dict[str, _Server] | None = None
-        self._callbacks: list[Callback] = []
+        self._listeners: Listeners[str] = Listeners("secrets")
         self._unsubscribe_hosts: list[Callable[[], None]] = []
         self._running = False
         self._view: dict[str, ServerSecrets] | None = None
@@ -505,21 +506,12 @@ class SecretService:
         return self._servers
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-
-        return unsubscribe
+        """``callback(server)`` on the event loop whenever a server's secrets were checked."""
+        return self._listeners.add(callback)
 
     def _notify(self, servers: Iterable[str]) -> None:
         for name in servers:
-            for callback in list(self._callbacks):
-                try:
-                    callback(name)
-                except Exception:  # one broken subscriber must not stop the others
-                    log.exception("secrets subscriber failed")
+            self._listeners.emit(name)
 
     def snapshot(self) -> dict[str, ServerSecrets]:
         """Per server (config order): statuses with cross-server drift applied. No I/O."""

@@ -1,12 +1,9 @@
 """The containers pane: every server's containers, grouped by compose project, live.
 
-A ``DataTable`` with three kinds of rows: a server row (its link or Docker state in words),
-a project row, and container rows (state, health, restarts, uptime, image). It redraws
-from ``fleet.containers.snapshot()`` whenever the service says a server changed, coalescing
-bursts into one pass. When the set of rows is unchanged (the usual case: a state or health
-change) cells are updated in place, so the cursor, the scroll position and the operator's
-eyes stay where they were; when rows come or go the table is rebuilt and the cursor is put
-back on the same row by key.
+A ``LiveTable`` (see ``live.py``: coalesced redraws, cells updated in place) with three
+kinds of rows: a server row (its link or Docker state in words), a project row, and
+container rows (state, health, restarts, uptime, image), from
+``fleet.containers.snapshot()``.
 
 Everything a server sends (names, images, error text) goes through ``safe_text.safe``.
 """
@@ -21,13 +18,11 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.timer import Timer
-from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
-from console.models import ContainerInfo, utcnow
+from console.models import ContainerInfo
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
+from console.ui.widgets.live import LiveTable
 
 __all__ = ["COLUMNS", "ContainersPane", "format_uptime"]
 
@@ -65,8 +60,12 @@ class RowRef:
 Row = tuple[str, RowRef, tuple[Text, ...]]
 
 
-class ContainersPane(DataTable, can_focus=True):
+class ContainersPane(LiveTable[RowRef], can_focus=True):
     """``ContainersPane(fleet)``: the live containers of every server in the fleet."""
+
+    SERVICE = "containers"
+    COLUMNS = COLUMNS
+    REBUILD_COLUMNS = True
 
     BINDINGS = [
         Binding("home", "scroll_top", "Top", show=False, id="containers.top",
@@ -85,71 +84,13 @@ class ContainersPane(DataTable, can_focus=True):
 
     def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False,
-                         cursor_foreground_priority="css")
-        self.fleet = fleet
-        self._clock = clock
-        self._refs: dict[str, RowRef] = {}
-        self._keys: list[str] = []
-        self._cells: dict[str, tuple[Text, ...]] = {}
-        self._unsubscribe: list[Callable[[], None]] = []
-        self._pending = False
-        self._ticker: Timer | None = None
-
-    # -- life cycle ----------------------------------------------------------------------
-
-    @property
-    def service(self) -> Any:
-        return getattr(self.fleet, "containers", None)
-
-    def now(self) -> datetime:
-        clock = self._clock or getattr(self.app, "clock", None) or utcnow
-        return clock()
+        super().__init__(fleet, clock=clock, id=id)
 
     def on_mount(self) -> None:
-        if self.service is not None:
-            self._unsubscribe.append(self.service.subscribe(self._on_change))
-        for host in getattr(self.fleet, "hosts", {}).values():
-            self._unsubscribe.append(host.add_status_listener(self._on_host_status))
-        self._ticker = self.set_interval(1.0, self._tick, pause=True)
+        self.follow_service()
         self.set_interval(UPTIME_REFRESH_S, self.update_rows)
-        self._sync_ticker()
-        self.update_rows()
-
-    def on_unmount(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-
-    def _on_change(self, server: str) -> None:
-        """Called by the service on the event loop; bursts become one redraw."""
-        if not self._pending:
-            self._pending = True
-            self.call_later(self.update_rows)
-
-    def _on_host_status(self, status: Any) -> None:
-        self._sync_ticker()
-        self._on_change("")
-
-    def _sync_ticker(self) -> None:
-        """Tick every second only while a server is down (its 'lost 12s ago' counts)."""
-        if self._ticker is None:
-            return
-        hosts = getattr(self.fleet, "hosts", {}).values()
-        if all(host.status.is_up for host in hosts):
-            self._ticker.pause()
-        else:
-            self._ticker.resume()
-
-    def _tick(self) -> None:
-        self.update_rows()
 
     # -- selection -----------------------------------------------------------------------
-
-    def _ref_at_cursor(self) -> RowRef | None:
-        if not self._keys or not 0 <= self.cursor_row < len(self._keys):
-            return None
-        return self._refs.get(self._keys[self.cursor_row])
 
     def selected_server(self) -> str | None:
         ref = self._ref_at_cursor()
@@ -172,62 +113,15 @@ class ContainersPane(DataTable, can_focus=True):
                     return True
         return False
 
-    def row_texts(self) -> list[tuple[str, ...]]:
-        """The table as plain strings, row by row (what the operator reads)."""
-        return [tuple(cell.plain for cell in self._cells[key]) for key in self._keys]
-
     # -- drawing -------------------------------------------------------------------------
 
-    def update_rows(self) -> None:
-        """Bring the table in line with the service's snapshot."""
-        self._pending = False
-        rows = self._build_rows()
-        keys = [key for key, _, _ in rows]
-        if keys == self._keys:
-            self._update_in_place(rows)
-        else:
-            self._rebuild(rows)
-
-    def _update_in_place(self, rows: list[Row]) -> None:
-        for key, ref, cells in rows:
-            self._refs[key] = ref
-            old = self._cells.get(key)
-            if old == cells:
-                continue
-            for (column, _), cell, before in zip(COLUMNS, cells, old or (), strict=False):
-                if cell != before:
-                    try:
-                        self.update_cell(key, column, cell, update_width=True)
-                    except (CellDoesNotExist, RowDoesNotExist):
-                        self._rebuild(rows)
-                        return
-            self._cells[key] = cells
-
-    def _rebuild(self, rows: list[Row]) -> None:
-        selected = self._keys[self.cursor_row] if 0 <= self.cursor_row < len(self._keys) \
-            else None
-        first_fill = not any(key.startswith("c|") for key in self._keys)
-        scroll_y = self.scroll_y
-        # Columns too: their widths only ever grow, and a long transient message (a lost
-        # server's reason) must not leave the table wider than the pane for good.
-        self.clear(columns=True)
-        for column, label in COLUMNS:
-            self.add_column(label, key=column)
-        self._refs.clear()
-        self._cells.clear()
-        self._keys = []
-        for key, ref, cells in rows:
-            self.add_row(*cells, key=key)
-            self._refs[key] = ref
-            self._cells[key] = cells
-            self._keys.append(key)
-        if first_fill and self.cursor_row == 0:
+    def _place_cursor(self, previous: list[str], selected: str | None, scroll_y: float) -> None:
+        if not any(key.startswith("c|") for key in previous) and self.cursor_row == 0:
             # The first containers to arrive: start on one, so `r` works at once.
             first = next((i for i, key in enumerate(self._keys) if key.startswith("c|")), 0)
             self.move_cursor(row=first, animate=False)
-        elif selected is not None and selected in self._refs:
-            self.move_cursor(row=self._keys.index(selected), animate=False, scroll=False)
-            self.scroll_to(y=scroll_y, animate=False, immediate=True)
+        else:
+            super()._place_cursor(previous, selected, scroll_y)
 
     def _build_rows(self) -> list[Row]:
         if self.service is None:

@@ -25,9 +25,9 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from console.engine.health import KLASS_LABELS, EndpointState, severity
-from console.models import utcnow
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
+from console.ui.widgets.live import LiveTable
 
 __all__ = ["COLUMNS", "HealthPane", "format_ago", "sparkline"]
 
@@ -111,8 +111,12 @@ class RowRef:
 Row = tuple[str, RowRef, tuple[Text, ...]]
 
 
-class HealthPane(DataTable, can_focus=True):
+class HealthPane(LiveTable[RowRef], can_focus=True):
     """``HealthPane(fleet)``: the live health endpoints of every server in the fleet."""
+
+    SERVICE = "health"
+    COLUMNS = COLUMNS
+    TICK_WHILE_DOWN = False  # it ticks every second anyway, for the "changed" column
 
     BINDINGS = [
         Binding("enter", "select_cursor", "Details", id="health.details",
@@ -130,47 +134,17 @@ class HealthPane(DataTable, can_focus=True):
 
     def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False,
-                         cursor_foreground_priority="renderable")
-        self.fleet = fleet
-        self._clock = clock
-        self._refs: dict[str, RowRef] = {}
-        self._keys: list[str] = []
-        self._cells: dict[str, tuple[Text, ...]] = {}
+        super().__init__(fleet, clock=clock, id=id, cursor_foreground_priority="renderable")
         self._states: dict[tuple[str, str], EndpointState] = {}
-        self._unsubscribe: list[Callable[[], None]] = []
-        self._pending = False
 
-    # -- life cycle ----------------------------------------------------------------------
-
-    @property
-    def service(self) -> Any:
-        return getattr(self.fleet, "health", None)
-
-    def now(self) -> datetime:
-        clock = self._clock or getattr(self.app, "clock", None) or utcnow
-        return clock()
-
-    def on_mount(self) -> None:
+    def add_columns_for_table(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key, width=WHY_WIDTH if key == "why" else None)
-        if self.service is not None:
-            self._unsubscribe.append(self.service.subscribe(self._on_change))
-        for host in getattr(self.fleet, "hosts", {}).values():
-            self._unsubscribe.append(host.add_status_listener(self._on_change))
+
+    def on_mount(self) -> None:
+        self.add_columns_for_table()
+        self.follow_service()
         self.set_interval(1.0, self._tick)  # the "changed" column counts seconds
-        self.update_rows()
-
-    def on_unmount(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-
-    def _on_change(self, _what: object = None) -> None:
-        """Called by the service (or a host) on the event loop; bursts become one redraw."""
-        if not self._pending:
-            self._pending = True
-            self.call_later(self.update_rows)
 
     def _tick(self) -> None:
         """Once a second: only the "changed" cells whose text moved on (no snapshot, no I/O)."""
@@ -191,11 +165,6 @@ class HealthPane(DataTable, can_focus=True):
                     return
 
     # -- selection and the detail view ---------------------------------------------------
-
-    def _ref_at_cursor(self) -> RowRef | None:
-        if not self._keys or not 0 <= self.cursor_row < len(self._keys):
-            return None
-        return self._refs.get(self._keys[self.cursor_row])
 
     def selected_server(self) -> str | None:
         ref = self._ref_at_cursor()
@@ -231,53 +200,7 @@ class HealthPane(DataTable, can_focus=True):
         self.app.push_screen(HealthDetailScreen(state, now=self.now()))
         return True
 
-    def row_texts(self) -> list[tuple[str, ...]]:
-        """The table as plain strings, row by row (what the operator reads)."""
-        return [tuple(cell.plain for cell in self._cells[key]) for key in self._keys]
-
     # -- drawing -------------------------------------------------------------------------
-
-    def update_rows(self) -> None:
-        """Bring the table in line with the service's snapshot."""
-        self._pending = False
-        rows = self._build_rows()
-        keys = [key for key, _, _ in rows]
-        if keys == self._keys:
-            self._update_in_place(rows)
-        else:
-            self._rebuild(rows)
-
-    def _update_in_place(self, rows: list[Row]) -> None:
-        for key, ref, cells in rows:
-            self._refs[key] = ref
-            old = self._cells.get(key)
-            if old == cells:
-                continue
-            for (column, _), cell, before in zip(COLUMNS, cells, old or (), strict=False):
-                if cell != before:
-                    try:
-                        self.update_cell(key, column, cell, update_width=True)
-                    except (CellDoesNotExist, RowDoesNotExist):
-                        self._rebuild(rows)
-                        return
-            self._cells[key] = cells
-
-    def _rebuild(self, rows: list[Row]) -> None:
-        selected = self._keys[self.cursor_row] if 0 <= self.cursor_row < len(self._keys) \
-            else None
-        scroll_y = self.scroll_y
-        self.clear()
-        self._refs.clear()
-        self._cells.clear()
-        self._keys = []
-        for key, ref, cells in rows:
-            self.add_row(*cells, key=key)
-            self._refs[key] = ref
-            self._cells[key] = cells
-            self._keys.append(key)
-        if selected is not None and selected in self._refs:
-            self.move_cursor(row=self._keys.index(selected), animate=False, scroll=False)
-            self.scroll_to(y=scroll_y, animate=False, immediate=True)
 
     def _style(self, word: str) -> Any:
         return state_style(self.app, _STYLE_WORD.get(word, word))

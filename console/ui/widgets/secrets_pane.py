@@ -30,13 +30,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.timer import Timer
 from textual.widgets import Static
 
 from console.engine.secrets import split_drift
-from console.models import SecretStatus, utcnow
+from console.models import SecretStatus
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
+from console.ui.widgets.live import FleetWatcher
 
 __all__ = ["CELLS", "SecretsPane", "short_place"]
 
@@ -66,8 +66,10 @@ def short_place(place: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else place
 
 
-class SecretsPane(VerticalScroll, can_focus=True):
+class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
     """``SecretsPane(fleet)``: the secrets matrix and volumes of every server, live."""
+
+    SERVICE = "secrets"
 
     BINDINGS = [
         Binding("home", "scroll_home", "Top", show=False, id="secrets.top",
@@ -105,61 +107,18 @@ class SecretsPane(VerticalScroll, can_focus=True):
     def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__(id=id)
-        self.fleet = fleet
-        self._clock = clock
+        self._init_watcher(fleet, clock)
         self._sections = {name: Static(id=f"secrets-{name}", classes=f"-{name}")
                           for name in SECTIONS}
-        self._unsubscribe: list[Callable[[], None]] = []
-        self._pending = False
-        self._ticker: Timer | None = None
         self._shown: list[RenderableType] = []
 
     # -- life cycle ----------------------------------------------------------------------
-
-    @property
-    def service(self) -> Any:
-        return getattr(self.fleet, "secrets", None)
-
-    def now(self) -> datetime:
-        clock = self._clock or getattr(self.app, "clock", None) or utcnow
-        return clock()
 
     def compose(self) -> Iterable[Static]:
         yield from self._sections.values()
 
     def on_mount(self) -> None:
-        if self.service is not None:
-            self._unsubscribe.append(self.service.subscribe(self._on_change))
-        for host in getattr(self.fleet, "hosts", {}).values():
-            self._unsubscribe.append(host.add_status_listener(self._on_host_status))
-        self._ticker = self.set_interval(1.0, self.redraw, pause=True)
-        self._sync_ticker()
-        self.redraw()
-
-    def on_unmount(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-
-    def _on_change(self, server: str) -> None:
-        """Called by the service on the event loop; a burst becomes one redraw."""
-        if not self._pending:
-            self._pending = True
-            self.call_later(self.redraw)
-
-    def _on_host_status(self, status: Any) -> None:
-        self._sync_ticker()
-        self._on_change("")
-
-    def _sync_ticker(self) -> None:
-        """Tick every second only while a server is down ('lost 12s ago' counts)."""
-        if self._ticker is None:
-            return
-        hosts = getattr(self.fleet, "hosts", {}).values()
-        if all(host.status.is_up for host in hosts):
-            self._ticker.pause()
-        else:
-            self._ticker.resume()
+        self.follow_service()
 
     def action_recheck(self) -> None:
         if self.service is not None:
