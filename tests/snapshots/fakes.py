@@ -23,8 +23,17 @@ from console.engine.containers import (
     ContainerService,
 )
 from console.engine.dockerapi import DockerClients
+from console.engine.health import EndpointState
 from console.engine.host_api import Host, HostUnavailable, StatusListener
-from console.models import CommandResult, ConnectionStatus, ConnState
+from console.engine.logs import INITIAL_WINDOW_S, LogService
+from console.engine.secrets import ServerSecrets, VolumeStatus
+from console.models import (
+    CommandResult,
+    ConnectionStatus,
+    ConnState,
+    HealthResult,
+    SecretStatus,
+)
 
 FROZEN_NOW = datetime(2026, 11, 24, 8, 0, 0, tzinfo=UTC)
 
@@ -267,13 +276,15 @@ def standard_daemons() -> dict[str, FakeDaemon]:
 class FakeFleet:
     """What the UI needs of a Fleet: config, hosts, services, start/stop, a containers service.
 
-    Only the containers service is real (over fake hosts and daemons); the other panes get
-    no service at all, which is how the shell is tested alone.
+    The containers service is real (over fake hosts and daemons). With ``every_pane`` the
+    other panes get fixed data (``StaticHealth``, ``StaticSecrets``, ``frozen_logs``);
+    without it they get no service at all, which is how the shell is tested alone.
     """
 
     def __init__(self, config: Config | None = None,
                  hosts: dict[str, FakeHost] | None = None,
-                 daemons: dict[str, FakeDaemon] | None = None) -> None:
+                 daemons: dict[str, FakeDaemon] | None = None,
+                 every_pane: bool = False) -> None:
         self.config = config or make_config()
         self.hosts: dict[str, FakeHost] = hosts or {
             s.name: FakeHost(s.name) for s in self.config.servers}
@@ -281,6 +292,10 @@ class FakeFleet:
         self.containers = ContainerService(self.config, self.hosts,
                                            clients=fake_clients(self.daemons))
         self.services: list[Any] = [self.containers]
+        if every_pane:
+            self.health = StaticHealth()
+            self.secrets = StaticSecrets()
+            self.logs = frozen_logs(self.config, self.hosts)
         self.started = False
         self.stopped = False
 
@@ -301,3 +316,135 @@ class FakeFleet:
             await service.stop()
         for host in self.hosts.values():
             await host.close()
+
+
+# --------------------------------------------------------------------------- other panes
+#
+# The snapshots show every pane as the operator sees it, from fixed data: a health service
+# and a secrets service that only hold states, and the real LogService fed lines with fixed
+# times and asked about "now" at the frozen clock.
+
+
+class StaticService:
+    """What a pane needs of a service that never changes: subscribe and a snapshot."""
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: None
+
+    def request_refresh(self, server: str | None = None) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def refresh(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def _probe(server: str, name: str, klass: str, *, ok: bool, status: int | None,
+           reason: str, latency: float | None, history: tuple[float | None, ...],
+           changed_s: int) -> EndpointState:
+    url = f"http://127.0.0.1:8080/{name}"
+    result = HealthResult(server=server, name=name, url=url, ok=ok, klass=klass,
+                          reason=reason, status=status, latency_ms=latency,
+                          checked_at=FROZEN_NOW - timedelta(seconds=3))
+    return EndpointState(server=server, name=name, url=url, from_="server", discovered=False,
+                         result=result, latencies=history, runs=len(history),
+                         changed_at=FROZEN_NOW - timedelta(seconds=changed_s))
+
+
+class StaticHealth(StaticService):
+    """Three probes: one fine, one a 502 from the proxy (incident 000), one timing out."""
+
+    def __init__(self) -> None:
+        self.states = [
+            _probe("alpha", "backend", "ok", ok=True, status=200, reason="200 OK in 7 ms",
+                   latency=7.0, history=(6.0, 7.5, 9.0, 7.0), changed_s=4 * 3600),
+            _probe("alpha", "login via nginx", "proxy_bad_gateway", ok=False, status=502,
+                   reason="nginx answered 502: backend unreachable", latency=3.1,
+                   history=(8.0, 9.0, 3.0, 3.1), changed_s=95),
+            _probe("bravo", "backend", "read_timeout", ok=False, status=None,
+                   reason="no answer within 3 s", latency=None,
+                   history=(12.0, None, None), changed_s=40),
+        ]
+
+    def snapshot(self) -> list[EndpointState]:
+        return list(self.states)
+
+    def discovery_notes(self) -> dict[str, str]:
+        return {}
+
+
+def _secret(server: str, name: str, place: str, status: str, *, detail: str = "",
+            drift: bool = False) -> SecretStatus:
+    return SecretStatus(server=server, name=name, place=place, status=status,
+                        ok=status == "present", detail=detail, drift=drift)
+
+
+class StaticSecrets(StaticService):
+    """A secret missing after a deploy (incident 003) and JWT_SECRET drifting between servers."""
+
+    def __init__(self) -> None:
+        alpha_env, alpha_box = "/srv/crm/.env", "container:crm-backend-1"
+        bravo_env = "/srv/crm2/.env"
+        self.servers = {
+            "alpha": ServerSecrets(
+                server="alpha", state="ok", places=(alpha_env, alpha_box),
+                statuses=(
+                    _secret("alpha", "JWT_SECRET", alpha_env, "present", drift=True),
+                    _secret("alpha", "JWT_SECRET", alpha_box, "present", drift=True),
+                    _secret("alpha", "SERVICE_SECRET", alpha_env, "present"),
+                    _secret("alpha", "SERVICE_SECRET", alpha_box, "missing",
+                            detail="not in the container's environment"),
+                ),
+                volumes=(VolumeStatus("alpha", "crm_dbdata", "crm", "present", True,
+                                      used_by=("crm-backend-1",)),),
+                since=FROZEN_NOW, checked_at=FROZEN_NOW - timedelta(seconds=10)),
+            "bravo": ServerSecrets(
+                server="bravo", state="ok", places=(bravo_env,),
+                statuses=(
+                    _secret("bravo", "JWT_SECRET", bravo_env, "present", drift=True),
+                    _secret("bravo", "SERVICE_SECRET", bravo_env, "weak",
+                            detail="a known placeholder"),
+                ),
+                since=FROZEN_NOW, checked_at=FROZEN_NOW - timedelta(seconds=10)),
+        }
+
+    def snapshot(self) -> dict[str, ServerSecrets]:
+        return dict(self.servers)
+
+    def drift(self) -> dict[str, str]:
+        return {"JWT_SECRET": "A = alpha crm/.env, alpha crm-backend-1; B = bravo crm2/.env"}
+
+
+class FrozenLogService(LogService):
+    """The real log pipeline, asked for counts and rates at the frozen clock."""
+
+    def rule_counts(self, window_s: float = INITIAL_WINDOW_S, server: str | None = None,
+                    now: datetime | None = None) -> dict[str, int]:
+        return super().rule_counts(window_s, server, now or FROZEN_NOW)
+
+    def rate_per_minute(self, minutes: int = 30, server: str | None = None,
+                        now: datetime | None = None) -> list[int]:
+        return super().rate_per_minute(minutes, server, now or FROZEN_NOW)
+
+
+AUTH_LINES = [
+    ("alpha", "crm-nginx-1", 300, '172.18.0.1 - - "POST /api/v1/auth/login HTTP/1.1" 502 157'),
+    ("alpha", "crm-backend-1", 240, "[AUTH] Login failed: invalid password for ana@example.com"),
+    ("alpha", "crm-backend-1", 200, "[AUTH] JWT expired for user 17"),
+    ("bravo", "crm2-backend-1", 150, "RuntimeError: JWT_SECRET not configured"),
+    ("alpha", "crm-backend-1", 90, "[AUTH] Login failed: user not found: [bold]x[/bold]"),
+    ("alpha", "crm-nginx-1", 30, '172.18.0.1 - - "POST /api/v1/auth/login HTTP/1.1" 401 43'),
+]
+
+
+def frozen_logs(config: Config, hosts: dict[str, Any]) -> FrozenLogService:
+    """A LogService holding AUTH_LINES (seconds before the frozen clock), following nothing."""
+    service = FrozenLogService(config, hosts, containers=StaticService())
+    for server, source, ago, text in AUTH_LINES:
+        service.feed(server, source, [text], times=[FROZEN_NOW - timedelta(seconds=ago)])
+    return service

@@ -2,10 +2,10 @@
 
 Deterministic: fake hosts and a fake Docker daemon (tests/snapshots/fakes.py), a frozen
 clock for every time-dependent text (uptime, "retrying 12s ago"), no cursor blink
-(conftest.py). The logs, health and secrets panes are pinned to their "not built yet"
-stand-ins here so these snapshots change only when the shell or the containers pane does;
-each pane's owner snapshots their own pane. Update with ``--snapshot-update`` after a
-deliberate change, and look at the report before accepting it.
+(conftest.py). Every pane is the real widget; the health and secrets panes read fixed
+states and the logs pane the real LogService holding fixed lines (fakes.py), so the main
+screen shows a 502, a drifting JWT_SECRET and auth events as in an incident. Update with
+``--snapshot-update`` after a deliberate change, and look at the report before accepting it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from console.ui.app import OpsConsoleApp
 from console.ui.screens.help import HelpScreen
 from tests.snapshots.fakes import FROZEN_NOW, FakeFleet, FakeHost, make_config
 
-PLACEHOLDERS: dict[str, Any] = {"logs": None, "health": None, "secrets": None}
-
 
 def build_app(fleet: FakeFleet) -> OpsConsoleApp:
-    return OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW,
-                         pane_classes=dict(PLACEHOLDERS))
+    return OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW)
 
 
 async def wait_loaded(pilot: Any) -> None:
@@ -42,7 +39,7 @@ async def wait_loaded(pilot: Any) -> None:
 
 
 def test_main_screen_80x24(snap_compare: Any) -> None:
-    assert snap_compare(build_app(FakeFleet()), terminal_size=(80, 24),
+    assert snap_compare(build_app(FakeFleet(every_pane=True)), terminal_size=(80, 24),
                         run_before=wait_loaded)
 
 
@@ -54,8 +51,8 @@ def test_main_screen_160x48_with_a_server_down(snap_compare: Any) -> None:
                           since=FROZEN_NOW - timedelta(seconds=12),
                           retry_at=FROZEN_NOW + timedelta(seconds=4)),
     }
-    assert snap_compare(build_app(FakeFleet(config, hosts=hosts)), terminal_size=(160, 48),
-                        run_before=wait_loaded)
+    app = build_app(FakeFleet(config, hosts=hosts, every_pane=True))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=wait_loaded)
 
 
 def test_help_screen(snap_compare: Any) -> None:
@@ -68,4 +65,5 @@ def test_help_screen(snap_compare: Any) -> None:
             await pilot.pause(0.01)
         await pilot.pause()
 
-    assert snap_compare(build_app(FakeFleet()), terminal_size=(100, 36), run_before=open_help)
+    assert snap_compare(build_app(FakeFleet(every_pane=True)), terminal_size=(100, 36),
+                        run_before=open_help)
