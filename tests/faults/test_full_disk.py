@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from console.config import load_config
 from console.engine.audit import read_audit
 from console.ui.app import OpsConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
-from tests.ci import skip_or_fail
+from tests.ci import tmpfs
 from tests.faults.conftest import (
     assert_no_traceback,
     assert_responsive,
@@ -40,19 +38,9 @@ pytestmark = [pytest.mark.lab, pytest.mark.timeout(180)]
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs, filled completely by ``filler``; unmounted afterwards."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    if os.geteuid() != 0:
-        skip_or_fail("mounting a tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
-                           str(mount_point)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        skip_or_fail(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "64k") as mount_point:
         fill(mount_point / "filler")
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
 def fill(path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from console.engine import audit as audit_mod
 from console.engine.audit import AuditLog, AuditUnavailable, audit_user, read_audit
-from tests.ci import skip_or_fail
+from tests.ci import tmpfs
 
 
 def lines_of(path: Path) -> list[dict]:
@@ -190,19 +190,9 @@ def test_a_directory_in_place_of_the_log_is_refused(tmp_path: Path):
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path):
-    """A 16 KiB tmpfs, when this process may mount one (root in a VM); else skip."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if os.geteuid() != 0:
-        skip_or_fail("mounting a tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs",
-                           str(mount_point)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        skip_or_fail(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    """A 16 KiB tmpfs, when this process may mount one (root in a VM)."""
+    with tmpfs(tmp_path / "tiny", "16k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
 def test_a_really_full_file_system_refuses_and_keeps_the_log_readable(tiny_tmpfs: Path):
