@@ -312,7 +312,8 @@ class _Clock:
             return self._base_ns, base
         if rest[:1] == "." and rest[-1:] == "Z" and rest[1:-1].isdigit():
             frac = int(rest[1:-1].ljust(9, "0")[:9])
-            return self._base_ns + frac, base + timedelta(microseconds=frac // 1000)
+            # base has no sub-second part: replace() is base + timedelta, in one call
+            return self._base_ns + frac, base.replace(microsecond=frac // 1000)
         try:  # an offset instead of Z: rare, so the slow way
             parsed = datetime.fromisoformat(stamp[:26] + rest[rest.find("+"):] if "+" in rest
                                             else stamp).astimezone(UTC)
@@ -414,6 +415,25 @@ class _Source:
         self.opened_ns = now_ns
         self.resume_ns = 0
         return _since_text(now_ns - int(window_s * _NS)), "all" if tail is None else str(tail)
+
+    def accept_all(self, stamps: Sequence[int], texts: Sequence[str]) -> bool:
+        """``accept`` for a whole block in one step, when no resume boundary is armed (the
+        common case: every line is new). Same end state as calling ``accept`` per line: the
+        newest time seen, and the texts at exactly that time. False (nothing done) when a
+        boundary is armed: then the caller filters line by line."""
+        if self.resume_ns or not stamps:
+            return not self.resume_ns
+        newest = max(stamps)
+        if newest > self.last_ns:
+            self.last_ns = newest
+            self.boundary = set()
+        elif newest < self.last_ns:
+            return True
+        boundary = self.boundary
+        for i in range(len(stamps) - 1, -1, -1):  # the newest are at the end, as a rule
+            if stamps[i] == newest:
+                boundary.add(texts[i])
+        return True
 
     def accept(self, ns: int, text: str) -> bool:
         """False for a line this source already delivered (resume boundary only)."""
@@ -1163,19 +1183,24 @@ class _ContainerReader:
             return
         src = self.src
         rows = b"\n".join(records).decode("utf-8", "replace").split("\n")
-        clock = self._clock
+        parse = self._clock.parse
+        stamps: list[int] = []
         times: list[datetime] = []
         texts: list[str] = []
         last: tuple[int, datetime] | None = None
         for row in rows:
             stamp, _, text = row.partition(" ")
-            parsed = clock.parse(stamp)
+            parsed = parse(stamp)
             if parsed is None:  # no timestamp (a TTY stream's odd line): keep the row
                 parsed, text = last or (0, utcnow()), row
             last = parsed
-            if src.accept(parsed[0], text):
-                times.append(parsed[1])
-                texts.append(text)
+            stamps.append(parsed[0])
+            times.append(parsed[1])
+            texts.append(text)
+        if not src.accept_all(stamps, texts):  # a resume boundary: filter line by line
+            keep = [i for i in range(len(texts)) if src.accept(stamps[i], texts[i])]
+            times = [times[i] for i in keep]
+            texts = [texts[i] for i in keep]
         src.cut = self._decoder.cut_lines
         self.service._ingest(src, times, texts)
 

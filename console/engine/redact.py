@@ -48,14 +48,25 @@ _ASSIGNED = re.compile(
 # password: x (YAML-ish); not "token:", which starts many auth error messages
 _COLON = re.compile(r"(?i)((?:password|passwd|pwd|secret)\s*:\s+)[^\s,;]+")
 
+# Cheap necessary conditions for the two keyed patterns, run on the lowered line without
+# (?i) (so ``re`` can skip ahead on the first characters): every match of ``_ASSIGNED``
+# contains a match of ``_ASSIGNED_HINT`` (``api_key=`` contains ``key=``), and every match
+# of ``_COLON`` one of ``_COLON_HINT``. ``[AUTH] Login failed: invalid password for x``
+# fails both at C speed, so the common auth line costs no Python-level key walk.
+_ASSIGNED_HINT = re.compile(r"(?:pass|pwd|secret|token|key|credential|cookie)[\w.-]{0,64}\s*=")
+_COLON_HINT = re.compile(r"(?:password|passwd|pwd|secret)\s*:\s+[^\s,;]")
 
-def redact_line(line: str) -> str:
+
+def redact_line(line: str, lowered: str | None = None) -> str:
     """Apply every redaction to one line (call it for lines that contain a trigger).
 
     Each pattern runs only when the cheap characters it needs are in the line: an
-    ``[AUTH] Login failed: invalid password`` line (a trigger, no secret) costs one regex.
+    ``[AUTH] Login failed: invalid password`` line (a trigger, no secret) costs two C-speed
+    hint searches. ``lowered`` is ``line.lower()`` when the caller already has it.
     """
-    lowered = line.lower()
+    if lowered is None:
+        lowered = line.lower()
+    hints = len(lowered) == len(line)  # the hints need positions to mean the same
     if "eyj" in lowered:
         line = _JWT.sub("[redacted jwt]", line)
     if "bearer" in lowered:
@@ -68,9 +79,10 @@ def redact_line(line: str) -> str:
     if keyed and ('"' in line or "'" in line):
         line = _QUOTED_KEY.sub(
             lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}\"{REDACTED}\"", line)
-    if keyed and "=" in line:
+    if keyed and "=" in line and (not hints or _ASSIGNED_HINT.search(lowered)):
         line = _sub_at_keys(_ASSIGNED, line, _KEYS)
-    if ":" in line and any(key in lowered for key in _COLON_KEYS):
+    if ":" in line and (_COLON_HINT.search(lowered) if hints else
+                        any(key in lowered for key in _COLON_KEYS)):
         line = _sub_at_keys(_COLON, line, _COLON_KEYS)
     return line
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import secrets
 import time
 import urllib.error
@@ -13,10 +15,11 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 
+from console.config import LogsConfig
 from console.engine.containers import ContainerService
 from console.engine.fleet import Fleet
 from console.engine.hosts import make_host
-from console.engine.logs import LogService
+from console.engine.logs import INITIAL_TAIL, LogService
 from console.ui.widgets.logs_pane import LogsPane, LogView
 
 pytestmark = pytest.mark.lab
@@ -93,7 +96,8 @@ async def test_wrong_password_through_nginx_shows_within_two_seconds(lab: Any) -
         assert elapsed < 2.0, f"failed login shown after {elapsed:.2f}s"
         await pilot.pause()
         rendered = [view.render_line(y).text for y in range(view.size.height)]
-        assert any("failed_login" in row and "alpha/crm-backend-1" in row for row in rendered)
+        assert any("login failed" in row and "alpha/crm-backend-1" in row
+                   and "Login failed: invalid password" in row for row in rendered)
         assert app.is_running
         await fleet.stop()
 
@@ -180,3 +184,121 @@ def _wait_healthy(url: str, timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+class NoContainers:
+    """A ContainerService with nothing listed: the file-source test follows files only."""
+
+    def subscribe(self, callback):  # type: ignore[no-untyped-def]
+        return lambda: None
+
+    def snapshot(self) -> dict:
+        return {}
+
+
+def _append(path: str, start: int, stop: int, tag: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        for i in range(start, stop):
+            fh.write(f"file line {i:05d} tag={tag} [AUTH] Login failed: invalid password\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+async def test_host_file_follows_over_ssh_through_rotation_and_truncation(
+        lab: Any, tmp_path: Any) -> None:
+    """tail -F semantics over SSH: a file moved away and recreated (logrotate's create) and
+    a file truncated in place (copytruncate) both keep flowing, numbered lines in order,
+    none lost, none twice."""
+    path = str(tmp_path / "auth.log")
+    open(path, "w").close()
+    config = lab.load_config()
+    alpha = next(s for s in config.servers if s.name == "alpha")
+    alpha = dataclasses.replace(alpha, logs=LogsConfig(containers=(), files=(path,)))
+    config = dataclasses.replace(config, servers=(alpha,))
+    host = make_host(alpha)
+    await host.start()
+    service = LogService(config, {"alpha": host}, containers=NoContainers())
+    tag = secrets.token_hex(3)
+
+    def ours() -> list[int]:
+        return [int(line.text.split("file line ")[1][:5]) for line in service.buffered()
+                if f"tag={tag} " in line.text]
+
+    try:
+        await service.start()
+        assert await wait_for(lambda: following(service, {path}), 30), service.sources()
+        assert service.sources()[0].kind == "file"
+        await asyncio.sleep(0.5)  # tail has opened the file
+        _append(path, 1, 101, tag)
+        assert await wait_for(lambda: len(ours()) >= 100, 10), ours()[-3:]
+        os.rename(path, path + ".1")  # rotation: moved away, a new file created
+        _append(path, 101, 201, tag)
+        assert await wait_for(lambda: len(ours()) >= 200, 15), ours()[-3:]
+        os.truncate(path, 0)  # truncation in place
+        await asyncio.sleep(1.5)  # tail notices the size drop before the next writes
+        _append(path, 201, 251, tag)
+        assert await wait_for(lambda: len(ours()) >= 250, 15), ours()[-3:]
+        await asyncio.sleep(0.5)
+        assert ours() == list(range(1, 251))
+        assert all(line.rule == "failed_login" for line in service.buffered())
+        assert following(service, {path})
+    finally:
+        await service.stop()
+        await host.close()
+
+
+async def test_docker_follow_resumes_after_the_ssh_link_drops(lab_clean: Any) -> None:
+    """sshd killed mid-flood (its sessions die, the docker socket forward with them) and
+    started again: the follow resumes from the last timestamp, numbered lines complete."""
+    history = f"h{secrets.token_hex(3)}"
+    await asyncio.to_thread(lab_clean.scenario, "log-flood", lines=1500, rate=0, tag=history,
+                            server="alpha", wait=True)
+    config = lab_clean.load_config()
+    hosts = {s.name: make_host(s) for s in config.servers if s.name == "alpha"}
+    for host in hosts.values():
+        await host.start()
+    containers = ContainerService(config, hosts)
+    service = LogService(config, hosts, containers=containers)
+    await containers.start()
+    await service.start()
+    client = lab_clean.docker()
+    tag = f"r{secrets.token_hex(3)}"
+    total = 6000
+
+    def ours(tag: str = tag) -> list[str]:
+        return [line.text for line in service.buffered()
+                if line.source == "crm-backend-1" and f"tag={tag} " in line.text]
+
+    try:
+        assert await wait_for(lambda: following(service, {"crm-backend-1"}), 60)
+        await asyncio.sleep(1.0)
+        # Opening did not replay the whole history: only the last INITIAL_TAIL lines.
+        replayed = [int(t.split("flood line ")[1][:6]) for t in ours(history)]
+        assert 0 < len(replayed) <= INITIAL_TAIL < 1500
+        assert replayed == list(range(1501 - len(replayed), 1501))
+        flood = asyncio.create_task(asyncio.to_thread(
+            lab_clean.scenario, "log-flood", lines=total, rate=1500, tag=tag,
+            server="alpha", wait=True))
+        await asyncio.sleep(1.0)
+        seen_before = len(ours())
+        with lab_clean.sshd_stopped("alpha"):
+            assert await wait_for(
+                lambda: {s.name: s.state for s in service.sources()}.get("crm-backend-1")
+                != "following", 15), service.sources()
+            await asyncio.sleep(1.5)
+        await flood
+        raw = await asyncio.to_thread(
+            lambda: client.containers.get("crm-backend-1").logs(stdout=True, stderr=True))
+        truth = [line for line in raw.decode().splitlines() if f"tag={tag} " in line]
+        assert len(truth) == total
+        assert 0 < seen_before < total, "the link did not drop mid-flood"
+        assert await wait_for(lambda: len(ours()) >= total, 60), len(ours())
+        await asyncio.sleep(0.5)
+        assert ours() == truth
+        numbers = [int(t.split("flood line ")[1][:6]) for t in ours()]
+        assert numbers == list(range(1, total + 1))
+    finally:
+        await service.stop()
+        await containers.stop()
+        for host in hosts.values():
+            await host.close()

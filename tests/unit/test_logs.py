@@ -195,6 +195,27 @@ def test_after_resume_out_of_order_lines_are_kept() -> None:
     assert src.accept(150, "late stderr line") is True  # not filtered once resumed
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_block_accept_ends_in_the_same_state_as_line_by_line(seed: int) -> None:
+    """``accept_all`` (the reader's fast path) leaves the resume state ``accept`` would:
+    out-of-order stderr lines, repeated times, a block older than the last one."""
+    import random
+
+    rng = random.Random(seed)
+    one = _Source("alpha", "c", "container", 100)
+    many = _Source("alpha", "c", "container", 100)
+    for _ in range(4):
+        stamps = [rng.randrange(95, 105) for _ in range(rng.randrange(0, 8))]
+        texts = [rng.choice("abcd") for _ in stamps]
+        assert [one.accept(ns, t) for ns, t in zip(stamps, texts, strict=True)] == [True] * len(
+            stamps)
+        assert many.accept_all(stamps, texts) is True
+        assert (many.last_ns, many.boundary) == (one.last_ns, one.boundary)
+    many.since_param(0, 900)  # a resume armed: the block step refuses, the caller filters
+    assert many.accept_all([many.last_ns], ["x"]) is False
+    assert many.last_ns == one.last_ns
+
+
 def test_first_read_asks_for_a_bounded_window() -> None:
     src = _Source("alpha", "c", "container", 100)
     now = 2_000 * 10**9

@@ -80,7 +80,7 @@ async def test_hostile_lines_are_shown_literally(raw: str, shown: str) -> None:
         await settle(pilot)
         (row,) = rows(app)
         assert row.endswith(shown)
-        assert "failed_login" in row
+        assert row.startswith(row[:8] + " alpha/crm-backend-1") and " login failed " in row
         assert app.is_running
 
 
@@ -175,11 +175,12 @@ async def test_shed_lines_are_announced() -> None:
     app = PaneApp(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         await pilot.press("a")
-        fleet.logs.feed("alpha", "c", [f"line {i}" for i in range(1000)])
+        fleet.logs.feed("alpha", "c", [f"line {i}" for i in range(20_000)])
         await settle(pilot)
         status = str(app.query_one("#logs-status").render())
-        assert "900 lines skipped" in status
-        assert rows(app)[-1].endswith("line 999")
+        assert "19,900 lines skipped" in status
+        assert rows(app)[-1].endswith("line 19999")
+        assert app.query_one("#logs-status").has_class("-warn")
 
 
 async def test_search_moves_the_cursor_between_matches() -> None:
@@ -226,3 +227,195 @@ def test_filter_is_smart_case() -> None:
     assert compile_filter("") is None
     with pytest.raises(re.error):
         compile_filter("[")
+
+
+async def test_jwt_and_password_are_redacted_in_the_pane_and_the_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import jwt
+
+    token = jwt.encode({"sub": "admin@example.com"}, "k" * 32, algorithm="HS256")
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    target = tmp_path / "out.log"
+    async with app.run_test(size=(200, 20)) as pilot:
+        fleet.logs.feed("alpha", "crm-backend-1", [
+            f"[AUTH] Invalid token {token}",
+            "[AUTH] Login failed: password=hunter2 for bob",
+        ])
+        await settle(pilot)
+        shown = rows(app)
+        assert len(shown) == 2
+        assert shown[0].endswith("[AUTH] Invalid token [redacted jwt]")
+        assert shown[1].endswith("[AUTH] Login failed: password=[redacted] for bob")
+        await pilot.press("up", "enter")  # the detail view shows the (redacted) whole line
+        await settle(pilot)
+        assert isinstance(app.screen, LogDetailScreen)
+        detail = str(app.screen.query_one("#detail-text").render())
+        assert token not in detail and "[redacted jwt]" in detail
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        app.screen.query_one("#export-path").value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        assert app.is_running
+    text = target.read_text()
+    assert token not in text and token.split(".")[1] not in text and "hunter2" not in text
+    assert "[redacted jwt]" in text and "password=[redacted]" in text
+
+
+async def test_rule_counts_sparkline_and_severity_colours_from_the_theme() -> None:
+    from console.models import Severity
+    from console.ui.themes import severity_style
+
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 20)) as pilot:
+        fleet.logs.feed("alpha", "crm-nginx-1", ['"GET /health HTTP/1.1" 502 157'] * 3)
+        fleet.logs.feed("alpha", "crm-backend-1", ["[AUTH] Login failed: x", "plain"])
+        await settle(pilot)
+        counts = str(app.query_one("#logs-counts").render())
+        assert "bad_gateway 3" in counts and "failed_login 1" in counts
+        assert counts.index("bad_gateway") < counts.index("failed_login")  # busiest first
+        spark = app.query_one("#logs-spark")
+        assert list(spark.data)[-1] == 4.0 and len(spark.data) == 30  # type: ignore[attr-defined]
+        view = app.query_one(LogView)
+        for y, severity in ((0, Severity.ERROR), (3, Severity.WARNING)):
+            strip = view.render_line(y)
+            label = next(seg for seg in strip if seg.text.strip() in ("502 gateway",
+                                                                      "login failed"))
+            want = severity_style(app, severity)
+            assert label.style is not None and label.style.color == want.color
+            assert want.color is not None
+        errors = severity_style(app, Severity.ERROR).color
+        assert errors != severity_style(app, Severity.WARNING).color
+        assert app.is_running
+
+
+async def test_slash_key_opens_the_filter_and_p_pauses() -> None:
+    """The keys of the SPEC's table, pressed, not called: ``/`` filter, ``esc`` clears,
+    ``p`` pause / resume."""
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 20)) as pilot:
+        pane = app.query_one(LogsPane)
+        fleet.logs.feed("alpha", "c", ["JWT expired ann", "JWT expired bob"])
+        await settle(pilot)
+        await pilot.press("slash", *"ann")
+        await pilot.pause(0.3)
+        assert pane.filter is not None and len(rows(app)) == 1
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert pane.filter is None and len(rows(app)) == 2
+        await pilot.press("p")
+        fleet.logs.feed("alpha", "c", ["JWT expired cid"])
+        await settle(pilot)
+        assert pane.paused and len(rows(app)) == 2 and pane.new_while_paused == 1
+        await pilot.press("p")
+        await settle(pilot)
+        assert not pane.paused and len(rows(app)) == 3
+
+
+async def test_a_row_at_the_real_pane_width_shows_the_message() -> None:
+    """At 160x48 a pane is ~78 columns: time, a cut server/source, a short rule label, then
+    the message, without the line's own leading timestamp when it repeats the line's time."""
+    from datetime import UTC, datetime
+
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    when = datetime(2026, 11, 24, 13, 13, 40, 123000, tzinfo=UTC)
+    async with app.run_test(size=(78, 12)) as pilot:
+        fleet.logs.feed("alpha", "crm-backend-1", [
+            "2026-11-24T13:13:40.123Z WARNING [AUTH] Login failed: invalid password for x",
+            "2026/11/24 13:13:40 [error] 7#7: connect() failed (111: Connection refused)",
+            "2025-01-01T00:00:00Z replayed: Login failed for old",
+        ], times=[when] * 3)
+        await settle(pilot)
+        shown = rows(app)
+        assert shown[0] == ("13:13:40 alpha/…backend-1 login failed WARNING [AUTH] Login "
+                            "failed: invalid pa")  # 78 columns: the message gets 39
+        assert "upstream     [error] 7#7: connect()" in shown[1] and "2026/11/24" not in shown[1]
+        assert "2025-01-01T00:00:00Z replayed" in shown[2]  # differs from the time: kept
+        await pilot.press("up", "up", "up", "enter")  # the detail view keeps the stamp
+        await settle(pilot)
+        detail = str(app.screen.query_one("#detail-text").render())
+        assert "2026-11-24T13:13:40.123Z WARNING [AUTH] Login failed" in detail
+        assert app.is_running
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("2026-11-24T13:13:40Z msg", "msg"),
+    ("2026-11-24 13:13:41,250 ERROR msg", "ERROR msg"),
+    ("2026-11-24T14:13:40+01:00 msg", "msg"),  # the same instant in another zone
+    ("2026-11-24T13:13:40+01:00 msg", "2026-11-24T13:13:40+01:00 msg"),
+    ("2026/11/24 13:13:40 [error] msg", "[error] msg"),
+    ("[24/Nov/2026:13:13:40 +0000] msg", "msg"),
+    ("Nov 24 13:13:40 host sshd[9]: msg", "host sshd[9]: msg"),
+    ("Nov 31 13:13:40 x", "Nov 31 13:13:40 x"),  # no such day: not a time
+    ("10.0.0.1 - - [24/Nov/2026:13:13:40 +0000] msg", "10.0.0.1 - - [24/Nov/2026:13:13:40 "
+                                                       "+0000] msg"),
+    ("2026-11-24T13:13:40Z", "2026-11-24T13:13:40Z"),  # nothing else: keep it
+    ("2026-11-24T13:13:30Z msg", "2026-11-24T13:13:30Z msg"),  # 10 s off
+])
+def test_message_text_strips_only_a_leading_copy_of_the_line_time(text: str,
+                                                                  shown: str) -> None:
+    from datetime import UTC, datetime
+
+    from console.models import LogLine
+    from console.ui.widgets.logs_pane import message_text
+
+    line = LogLine("alpha", "c", datetime(2026, 11, 24, 13, 13, 40, tzinfo=UTC), text)
+    assert message_text(line) == shown
+
+
+def test_short_where_and_rule_label() -> None:
+    from console.ui.widgets.logs_pane import RULE_WIDTH, rule_label, short_where
+
+    assert short_where("alpha", "crm-backend-1", 24) == "alpha/crm-backend-1"
+    assert short_where("alpha", "crm-backend-1", 16) == "alpha/…backend-1"
+    assert short_where("alpha", "/var/log/nginx/error.log", 16) == "alpha/error.log"
+    assert short_where("alpha", "/crm-nginx-1", 24) == "alpha/crm-nginx-1"
+    long = short_where("a-very-long-server-name", "x" * 40, 16)
+    assert len(long) == 16 and long.startswith("a-ver") and long.endswith("xxx")
+    assert short_where("al\x1bpha", "c", 24) == "al\\x1bpha/c"  # made visible
+    assert rule_label("failed_login") == "login failed"
+    assert rule_label("a_config_rule_with_a_long_name") == "a_config_ru…"
+    assert all(len(rule_label(n)) <= RULE_WIDTH for n in ("auth_service_refused", "x"))
+
+
+async def test_paint_work_follows_what_is_visible() -> None:
+    """A cursor key repaints its two rows, not the pane; a batch landing below a window the
+    operator scrolled up repaints no row. (Both were whole-pane repaints: at 20 rows per
+    batch during a flood the compositor starved the reader of the GIL.)"""
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 20)) as pilot:
+        fleet.logs.feed("alpha", "c", [f"JWT expired {i}" for i in range(100)])
+        await settle(pilot)
+        view = app.query_one(LogView)
+        drawn: list[int] = []
+        original = view.render_line
+
+        def counting(y: int):  # type: ignore[no-untyped-def]
+            drawn.append(y)
+            return original(y)
+
+        view.render_line = counting  # type: ignore[method-assign]
+        await pilot.press("up")  # leaves follow mode: a full repaint is right here
+        await settle(pilot)
+        drawn.clear()
+        await pilot.press("up")
+        await settle(pilot)
+        assert 1 <= len(drawn) <= 2, drawn
+        cursor_row = view.cursor - int(view.scroll_y)  # type: ignore[operator]
+        assert cursor_row in drawn
+        before = rows(app)
+        drawn.clear()
+        fleet.logs.feed("alpha", "c", [f"JWT expired more {i}" for i in range(50)])
+        await settle(pilot)
+        assert drawn == [] and len(view.lines) == 150
+        assert rows(app) == before
+        await pilot.press("end")  # following again: the newest rows are painted
+        await settle(pilot)
+        assert rows(app)[-1].endswith("JWT expired more 49") and drawn

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.style import Style
@@ -45,8 +45,9 @@ from console.ui.themes import severity_style
 __all__ = ["LogView", "LogsPane", "compile_filter"]
 
 TEXT_CHARS = 2_000  # characters of a line drawn in the list; the detail view shows all
-SOURCE_WIDTH = 26
-RULE_WIDTH = 20
+SOURCE_MIN, SOURCE_MAX = 16, 24  # the server/source column: a fifth of the pane, within these
+RULE_WIDTH = 12
+STAMP_SLACK_S = 2.0  # a line's own leading time this close to its parsed time is redundant
 SPARK_MINUTES = 30
 COUNT_WINDOW_S = 900
 REFILTER_DELAY = 0.15
@@ -65,6 +66,95 @@ def compile_filter(text: str) -> re.Pattern[str] | None:
 
 def _haystack(line: LogLine) -> str:
     return f"{line.server} {line.source} {line.rule or ''} {line.text}"
+
+
+# Short labels for the built-in rules: the list row has about 78 columns at 160x48, and the
+# message must stay visible. Config rules are shown by name, cut to RULE_WIDTH.
+RULE_LABELS = {
+    "missing_secret": "no secret", "auth_service_refused": "auth refused",
+    "upstream_error": "upstream", "bad_gateway": "502 gateway",
+    "service_unavailable": "503/504", "jwt_expired": "jwt expired",
+    "jwt_bad_signature": "jwt bad sig", "jwt_invalid": "jwt invalid",
+    "failed_login": "login failed", "password_mismatch": "bad password",
+    "user_not_found": "no such user", "http_401": "401", "http_403": "403",
+    "rate_limited": "429 limited", "bcrypt_error": "bcrypt", "oauth_error": "oauth",
+    "connection_refused": "conn refused",
+}
+
+
+def rule_label(rule: str) -> str:
+    """The rule's short label for a list row (at most RULE_WIDTH characters)."""
+    label = RULE_LABELS.get(rule, rule)
+    return label if len(label) <= RULE_WIDTH else label[:RULE_WIDTH - 1] + "…"
+
+
+def short_where(server: str, source: str, width: int) -> str:
+    """``server/source`` in at most ``width`` characters, made visible.
+
+    A file is named by its base name, a container without docker's leading ``/``; when it
+    is still too long the source's *end* is kept (``alpha/…backend-1``): compose names
+    differ in their service and number, not their project prefix.
+    """
+    name = source.rsplit("/", 1)[-1] if "/" in source.strip("/") else source.strip("/")
+    host = make_visible(server[:width], 8 * width)  # cut first: no "chars cut" marker
+    if len(host) > width // 2:
+        host = host[:max(width // 2 - 1, 1)] + "…"
+    room = max(width - len(host) - 1, 1)
+    raw = name or source
+    name = make_visible(raw[-room - 1:], 8 * width)  # cut first: no "chars cut" marker
+    if len(raw) > room or len(name) > room:
+        name = "…" + name[len(name) - room + 1:] if room > 1 else "…"
+    return f"{host}/{name}"[:width]
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_LEADING_TIME = re.compile(
+    r"(?:(?P<iso>(?P<y>\d{4})[-/](?P<mo>\d\d)[-/](?P<d>\d\d)[T ](?P<t>\d\d:\d\d:\d\d)"
+    r"(?:[.,]\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)?)"
+    r"|\[?(?P<nd>\d\d)/(?P<nmo>[A-Za-z]{3})/(?P<ny>\d{4}):(?P<nt>\d\d:\d\d:\d\d)"
+    r"(?: (?P<ntz>[+-]\d{4}))?\]?"
+    r"|(?P<smo>[A-Z][a-z]{2}) (?P<sd>[ \d]\d) (?P<st>\d\d:\d\d:\d\d))\s+")
+
+
+def _leading_time(text: str, year: int) -> datetime | None:
+    """The time a line starts with (ISO, nginx error/access, syslog style), or None."""
+    m = _LEADING_TIME.match(text)
+    if m is None:
+        return None
+    g = m.groupdict()
+    try:
+        if g["iso"]:
+            tz = g["tz"] or "+00:00"
+            tz = "+00:00" if tz == "Z" else tz if ":" in tz else f"{tz[:3]}:{tz[3:]}"
+            return datetime.fromisoformat(f"{g['y']}-{g['mo']}-{g['d']}T{g['t']}{tz}")
+        if g["nd"]:
+            month = _MONTHS.get(g["nmo"].lower())
+            tz = g["ntz"] or "+0000"
+            return datetime.fromisoformat(
+                f"{g['ny']}-{month:02d}-{g['nd']}T{g['nt']}{tz[:3]}:{tz[3:]}")
+        month = _MONTHS.get(g["smo"].lower())
+        return datetime.fromisoformat(
+            f"{year}-{month:02d}-{int(g['sd']):02d}T{g['st']}+00:00")
+    except (ValueError, TypeError):  # a month that is no month, 31 Feb, ...
+        return None
+
+
+def message_text(line: LogLine) -> str:
+    """The line's text without a leading timestamp that merely repeats the line's time.
+
+    The row already shows the time; a line's own ISO / nginx / syslog stamp would push the
+    message off a 78-column pane. A stamp that differs from the parsed time (another zone, a
+    replayed log) is kept: then it says something. The detail view and exports keep it.
+    """
+    text = line.text
+    if not text[:1].isdigit() and text[:1] not in "[ADFJMNOS":
+        return text
+    when = _leading_time(text, line.time.year)
+    if when is None or abs((when - line.time).total_seconds()) > STAMP_SLACK_S:
+        return text
+    rest = text[_LEADING_TIME.match(text).end():]  # type: ignore[union-attr]
+    return rest or text
 
 
 class LogView(ScrollView, can_focus=True):
@@ -89,8 +179,9 @@ class LogView(ScrollView, can_focus=True):
                 tooltip="Jump to the newest line and follow"),
     ]
 
-    cursor: reactive[int | None] = reactive(None, always_update=True)
-    """Index of the selected row; None while following the newest line."""
+    cursor: reactive[int | None] = reactive(None, always_update=True, repaint=False)
+    """Index of the selected row; None while following the newest line. ``watch_cursor``
+    repaints what changed (a reactive's own repaint would redraw the whole pane)."""
 
     class CursorMoved(Message):
         pass
@@ -113,9 +204,15 @@ class LogView(ScrollView, can_focus=True):
         self._resized()
 
     def append(self, lines: Sequence[LogLine], keep: int) -> None:
-        """Add rows at the end, keeping at most ``keep``; the view stays where it was."""
+        """Add rows at the end, keeping at most ``keep``; the view stays where it was.
+
+        Work is proportional to what is on screen: when the operator has scrolled up and
+        the new rows land below the window, only the scrollbar changes, so the rows are not
+        repainted (during a flood that is every batch).
+        """
         if not lines:
             return
+        old_count = len(self.lines)
         self.lines.extend(lines)
         excess = len(self.lines) - keep
         if excess > keep // 4:  # trim in steps: deleting from a list front is O(n)
@@ -125,14 +222,26 @@ class LogView(ScrollView, can_focus=True):
                 self.cursor = max(self.cursor - excess, 0)
             if self.cursor is None or self.scroll_y > 0:
                 self.scroll_to(y=max(self.scroll_y - excess, 0), animate=False)
-        self._resized()
+            self._resized()
+            return
+        visible_end = int(self.scroll_y) + max(self.size.height, 1)
+        self._resized(repaint=self.cursor is None or visible_end > old_count)
 
-    def _resized(self) -> None:
+    def _resized(self, repaint: bool = True) -> None:
         following = self.cursor is None
-        self.virtual_size = Size(self.size.width, len(self.lines))
+        size = Size(self.size.width, len(self.lines))
+        if (min(self.virtual_size.height, size.height) > self.size.height
+                and size.width == self.virtual_size.width):
+            # A scrollbar before and after: no layout of the screen is needed, only the
+            # scrollbar's thumb (setting the reactive would relayout and repaint everything).
+            self.set_reactive(LogView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
         if following:  # after the refresh: max_scroll_y must see the new virtual size
             self.scroll_end(animate=False, x_axis=False)
-        self.refresh()
+        if repaint:
+            self.refresh()
 
     def on_resize(self) -> None:
         self._cache.clear()
@@ -181,9 +290,14 @@ class LogView(ScrollView, can_focus=True):
             self.scroll_to(y=index - height + 1, animate=False, immediate=True)
         self.post_message(self.CursorMoved())
 
-    def watch_cursor(self) -> None:
-        self._cache.clear()
-        self.refresh()
+    def watch_cursor(self, old: int | None, new: int | None) -> None:
+        """Repaint the two rows that changed, not the pane: the cache is keyed on the
+        cursor flag, so every other row is still right (a key during a flood stays cheap)."""
+        if old is None or new is None:
+            self.refresh()
+            return
+        for index in {old, new}:
+            self.refresh_lines(index)
 
     # -- drawing -----------------------------------------------------------------------
 
@@ -218,18 +332,17 @@ class LogView(ScrollView, can_focus=True):
         """One row: time, server/source, rule label (severity colour), text; all literal."""
         dim = self.get_component_rich_style("logview--dim", partial=True)
         stamp = line.time.astimezone(UTC).strftime("%H:%M:%S")
-        where = make_visible(f"{line.server}/{line.source}", SOURCE_WIDTH)
-        if len(where) > SOURCE_WIDTH:
-            where = where[:SOURCE_WIDTH - 1] + "…"
+        width = max(SOURCE_MIN, min(SOURCE_MAX, self.size.width // 5))
+        where = short_where(line.server, line.source, width)
         text = Text(no_wrap=True, end="")
         text.append(stamp + " ", dim)
-        text.append(where.ljust(SOURCE_WIDTH) + " ", dim)
+        text.append(where.ljust(width) + " ", dim)
         if line.rule and line.severity is not None:
-            label = line.rule[:RULE_WIDTH].ljust(RULE_WIDTH)
+            label = rule_label(line.rule).ljust(RULE_WIDTH)
             text.append(label + " ", self._severity_style(line.severity))
         else:
             text.append(" " * (RULE_WIDTH + 1))
-        text.append(make_visible(line.text, TEXT_CHARS))
+        text.append(make_visible(message_text(line), TEXT_CHARS))
         return text
 
     def _severity_style(self, severity: Severity) -> Style:
@@ -406,7 +519,7 @@ class LogsPane(Vertical):
             text.append(f" {count:,}")
         counts_line = self.query_one("#logs-counts", Static)
         if counts_line.content != text:  # unchanged: no repaint, no reflow (idle CPU)
-            counts_line.update(text)
+            counts_line.update(text, layout=False)  # a fixed 1fr x 1 box: no reflow
         data = self.service.rate_per_minute(SPARK_MINUTES)
         self.query_one(Sparkline).data = [float(n) for n in data]
         self.query_one(Sparkline).tooltip = (
@@ -433,7 +546,7 @@ class LogsPane(Vertical):
         status = self.query_one("#logs-status", Static)
         line = Text(" · ".join(parts), no_wrap=True, overflow="ellipsis")
         if status.content != line:  # unchanged: no repaint, no reflow (idle CPU)
-            status.update(line)
+            status.update(line, layout=False)  # a fixed one-row box: no reflow
         status.set_class(warn, "-warn")
 
     def _troubled(self) -> list[str]:
