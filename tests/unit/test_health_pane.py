@@ -122,8 +122,8 @@ def test_sparkline_scales_from_zero_and_shows_gaps() -> None:
 
 
 def test_format_ago() -> None:
-    assert [format_ago(s) for s in (None, 5, 65, 3 * 3600 + 60, 2 * 86400 + 4 * 3600)] == [
-        "-", "5s", "1m", "3h 01m", "2d 04h"]
+    assert [format_ago(s) for s in (None, 5, 47, 65, 3 * 3600 + 60, 2 * 86400 + 4 * 3600)
+            ] == ["-", "<10s", "40s", "1m", "3h 01m", "2d 04h"]
 
 
 # --------------------------------------------------------------------------- the pane
@@ -189,22 +189,23 @@ async def test_live_update_changes_cells_in_place_and_keeps_the_cursor() -> None
         cursor = pane.cursor_row
         health.push(replace(first, result=replace(PROXY_502, klass="ok", ok=True, status=200,
                                                   reason="200 OK in 4 ms")))
-        await pilot.pause()
+        await pilot.pause(HealthPane.COALESCE_S + 0.2)
         login = next(r for r in texts(app) if r[0].strip() == "login")
         assert pane.cursor_row == cursor
         assert pane.selected_server() == "alpha"
     assert login[1:4] == ("ok", "200 OK in 4 ms", "200")
 
 
-async def test_the_changed_column_ticks_without_a_new_result() -> None:
+async def test_the_changed_column_ticks_without_a_new_result(monkeypatch) -> None:
+    monkeypatch.setattr("console.ui.widgets.health_pane.AGO_TICK_S", 0.2)
     now = [NOW]
-    app = PaneApp(fleet_with(FakeHealth([state(PROXY_502, changed=timedelta(seconds=5))])),
+    app = PaneApp(fleet_with(FakeHealth([state(PROXY_502, changed=timedelta(seconds=15))])),
                   clock=lambda: now[0])
     async with app.run_test(size=(160, 30)) as pilot:
-        assert texts(app)[1][6] == "5s"
-        now[0] = NOW + timedelta(seconds=3)
-        await pilot.pause(1.3)
-        assert texts(app)[1][6] == "8s"
+        assert texts(app)[1][6] == "10s"
+        now[0] = NOW + timedelta(seconds=10)
+        await pilot.pause(0.5)
+        assert texts(app)[1][6] == "20s"
 
 
 async def test_enter_on_a_failing_probe_shows_headers_and_body_literally() -> None:
@@ -269,7 +270,7 @@ async def test_real_service_results_reach_the_pane() -> None:
         try:
             async with app.run_test(size=(160, 30)) as pilot:
                 await svc.refresh()
-                await pilot.pause()
+                await pilot.pause(HealthPane.COALESCE_S + 0.2)
                 row = texts(app)[1]
         finally:
             await svc.stop()

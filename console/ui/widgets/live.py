@@ -39,6 +39,9 @@ class FleetWatcher:
 
     SERVICE: ClassVar[str] = ""
     TICK_WHILE_DOWN: ClassVar[bool] = True
+    #: 0: redraw on the next turn of the loop. More: wait that long first, so changes that
+    #: arrive a few milliseconds apart (probes of one round) cost one redraw, not several.
+    COALESCE_S: ClassVar[float] = 0.0
 
     fleet: Any
     _clock: Callable[[], datetime] | None
@@ -82,7 +85,10 @@ class FleetWatcher:
         """Called by the service on the event loop; a burst becomes one redraw."""
         if not self._pending:
             self._pending = True
-            self.call_later(self.redraw)  # type: ignore[attr-defined]
+            if self.COALESCE_S > 0:
+                self.set_timer(self.COALESCE_S, self.redraw)  # type: ignore[attr-defined]
+            else:
+                self.call_later(self.redraw)  # type: ignore[attr-defined]
 
     def _on_host_status(self, _status: object) -> None:
         self._sync_ticker()

@@ -111,6 +111,7 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
         self._sections = {name: Static(id=f"secrets-{name}", classes=f"-{name}")
                           for name in SECTIONS}
         self._shown: list[RenderableType] = []
+        self._drawn: dict[str, list[str]] = {}  # section -> [theme, *plain lines] on screen
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -136,16 +137,28 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
         return _plain(self._shown)
 
     def redraw(self) -> None:
+        """Repaint only the sections whose text changed, and re-lay them out only when
+        their shape did: a secrets check every few seconds that finds the same thing (the
+        usual case) costs no repaint at all, and a new "checked" time no layout pass."""
         self._pending = False
         built = self._build()
         self._shown = [r for r in built.values() if r is not None]
         for name, widget in self._sections.items():
             renderable = built.get(name)
             widget.display = renderable is not None
-            if renderable is not None:
-                if isinstance(renderable, Table):
-                    widget.styles.min_width = self._minimum_width(renderable)
-                widget.update(renderable)
+            if renderable is None:
+                self._drawn.pop(name, None)
+                continue
+            lines = [self.app.theme, *_plain([renderable])]
+            before = self._drawn.get(name)
+            if lines == before:
+                continue
+            self._drawn[name] = lines
+            if isinstance(renderable, Table):
+                widget.styles.min_width = self._minimum_width(renderable)
+            same_shape = before is not None and [len(x) for x in before] == [
+                len(x) for x in lines]
+            widget.update(renderable, layout=not same_shape)
 
     def _minimum_width(self, table: Table) -> int:
         """Tables take the pane's width but never squeeze a cell: below their minimum the
