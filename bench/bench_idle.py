@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ class TmuxApp:
         return proc.stdout
 
     def start(self) -> TmuxApp:
+        reap_stale_sessions()
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         command = f"exec {'env ' + exports + ' ' if exports else ''}{shlex.join(self.argv)}"
         self._tmux("new-session", "-d", "-s", self.session, "-x", str(self.size[0]),
@@ -131,6 +133,33 @@ class TmuxApp:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stale_sessions(names: list[str], alive: Callable[[int], bool]) -> list[str]:
+    """Sessions ``bench-<pid>-<n>`` whose creating run (``pid``) is gone."""
+    out = []
+    for name in names:
+        parts = name.split("-")
+        if len(parts) == 3 and parts[0] == "bench" and parts[1].isdigit() \
+                and not alive(int(parts[1])):
+            out.append(name)
+    return out
+
+
+def reap_stale_sessions() -> list[str]:
+    """Kill the tmux sessions (and so the consoles in them) of a killed earlier run.
+
+    A run stopped with SIGKILL cannot quit its apps; a console left running in a forgotten
+    pty would take CPU from every later figure.
+    """
+    proc = subprocess.run(["tmux", "-L", TMUX_SOCKET, "list-sessions", "-F",
+                           "#{session_name}"], capture_output=True, text=True, check=False)
+    names = proc.stdout.split() if proc.returncode == 0 else []
+    stale = stale_sessions(names, lambda pid: Path(f"/proc/{pid}").exists())
+    for name in stale:
+        subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-session", "-t", name],
+                       capture_output=True, check=False)
+    return stale
 
 
 def cpu_share(apps: list[TmuxApp], window: float) -> list[float]:

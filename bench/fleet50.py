@@ -10,7 +10,10 @@ socket through the SSH connection, exactly as the console reaches a remote host.
         fleet.ports, fleet.key, fleet.known_hosts
 
 Started in parallel (all daemons launched, then all waited for) and torn down at exit,
-including the per-connection session processes, even when the benchmark fails.
+including the per-connection session processes, even when the benchmark fails. A run that
+was killed outright (SIGKILL, a closed terminal) cannot tear down; the next ``up()`` finds
+its daemons by their ``ops-bench-fleet-*`` config path, sees that the run that owned them
+is gone (``owner.pid``), and stops them before taking the ports (``reap_stale``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["Fleet50", "banner_ok", "server_names"]
+__all__ = ["Fleet50", "banner_ok", "pids_named", "proc_cpu", "reap_stale", "server_names"]
 
 BASE_PORT = 2400
+DIR_PREFIX = "ops-bench-fleet-"
+OWNER_FILE = "owner.pid"
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 SSHD_CONFIG = """\
@@ -78,8 +83,8 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _children(pid: int) -> list[int]:
-    """Every descendant of ``pid`` (sshd session processes), from /proc."""
+def _parents() -> dict[int, list[int]]:
+    """pid -> its children, from one pass over /proc."""
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -90,6 +95,12 @@ def _children(pid: int) -> list[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         parents.setdefault(ppid, []).append(int(entry.name))
+    return parents
+
+
+def _children(pid: int, parents: dict[int, list[int]] | None = None) -> list[int]:
+    """Every descendant of ``pid`` (sshd session processes), from /proc."""
+    parents = _parents() if parents is None else parents
     out, todo = [], [pid]
     while todo:
         for child in parents.get(todo.pop(), []):
@@ -105,7 +116,8 @@ class Fleet50:
         self.count = count
         self.ports = [base_port + i for i in range(count)]
         self.names = server_names(count)
-        self.dir = Path(tempfile.mkdtemp(prefix="ops-bench-fleet-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
+        (self.dir / OWNER_FILE).write_text(str(os.getpid()))
         self.key = self.dir / "id_ed25519"
         self.host_key = self.dir / "host_ed25519"
         self.known_hosts = self.dir / "known_hosts"
@@ -127,6 +139,8 @@ class Fleet50:
         self.down()
 
     def up(self, timeout: float = 30.0) -> None:
+        if any(not _port_free(p) for p in self.ports):
+            reap_stale()
         busy = [p for p in self.ports if not _port_free(p)]
         if busy:
             raise RuntimeError(f"ports already in use: {busy[:5]} (a fleet left running?)")
@@ -177,17 +191,23 @@ class Fleet50:
         victims = []
         for pid in self.pids:
             victims += [pid, *_children(pid)]
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(p) for p in victims):
-            time.sleep(0.05)
-        for pid in victims:
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        _terminate(victims)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the fleet: listeners, their sessions, and the sessions' commands.
+
+        Exited sessions are counted through their listener's cutime/cstime (it reaps them);
+        live ones through their own stat.
+        """
+        self._collect_pids()
+        parents = _parents()  # one /proc pass for all 50: this runs in the measured process
+        total = 0.0
+        for pid in self.pids:
+            total += proc_cpu(pid, children=True)
+            total += sum(proc_cpu(child, children=True, precise=True)
+                         for child in _children(pid, parents))
+        return total
 
     # -- configs -----------------------------------------------------------------------
 
@@ -211,6 +231,97 @@ class Fleet50:
                 "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
                 "-o", "IdentitiesOnly=yes", "-F", "/dev/null",
                 "root@127.0.0.1", *command]
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int, children: bool = False, precise: bool = False) -> float:
+    """utime + stime of ``pid`` (all its threads) in seconds; with ``children`` also the
+    CPU of the children it has reaped. 0.0 when the process is gone.
+
+    ``precise``: take the process's own time from schedstat (nanoseconds, main thread
+    only) instead of stat's 10 ms ticks, which round a short-lived sshd session to zero.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    if precise:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            own = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    reaped = (int(fields[13]) + int(fields[14])) / CLK_TCK if children else 0.0
+    return own + reaped
+
+
+def pids_named(name: str) -> list[int]:
+    """Pids whose executable name (comm) is ``name``, e.g. every ``dockerd``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == name:
+                    out.append(int(entry.name))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def stale_fleet_dirs(tmp: Path | None = None) -> list[Path]:
+    """Fleet dirs whose owning process is gone (a run killed before its teardown)."""
+    tmp = tmp or Path(tempfile.gettempdir())
+    out = []
+    for path in sorted(tmp.glob(DIR_PREFIX + "*")):
+        try:
+            owner = int((path / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            owner = 0  # a fleet from before owner files, or half made: nobody owns it
+        if owner != os.getpid() and not (owner and _alive(owner)):
+            out.append(path)
+    return out
+
+
+def reap_stale(tmp: Path | None = None) -> list[int]:
+    """Stop the sshd (listeners and sessions) of stale fleets and remove their dirs.
+
+    Only daemons whose command line names a stale fleet dir are touched, so a fleet of a
+    run still alive (another benchmark in progress) and the lab's own sshd are left alone.
+    Returns the pids signalled.
+    """
+    dirs = stale_fleet_dirs(tmp)
+    if not dirs:
+        return []
+    marks = [str(d) + "/" for d in dirs]
+    listeners = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()
+                 and "sshd" in (cmd := _cmdline(int(e.name))) and any(m in cmd for m in marks)]
+    victims = []
+    for pid in listeners:
+        victims += [pid, *_children(pid)]
+    _terminate(victims)
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
+    return victims
+
+
+def _terminate(pids: list[int], grace: float = 5.0) -> None:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL what is left."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

@@ -257,6 +257,12 @@ def run_child(name: str, quick: bool, timeout: float) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         error = f"timed out after {timeout:.0f} s"
         _stop(proc)
+    except KeyboardInterrupt:
+        # the child is in its own session, so Ctrl-C reached only us: stop it (it tears
+        # down its sshd fleet and tmux apps) before giving up, never leave it running
+        _stop(proc)
+        out.unlink(missing_ok=True)
+        raise
     try:
         payload = json.loads(out.read_text()) if out.stat().st_size else {}
     except (OSError, ValueError):
@@ -287,6 +293,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def write_results(results: dict[str, dict[str, Any]], quick: bool, merge: bool,
@@ -330,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         print("\n".join(n.removeprefix("bench_") for n in names))
         return 0
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # `kill`, a closed terminal: as Ctrl-C,
+        signal.signal(signum, _interrupt)          # so the running child is stopped too
     deadline = time.monotonic() + TOTAL_BUDGET_S
     per_bench = QUICK_TIMEOUT_S if args.quick else DEFAULT_TIMEOUT_S
     results: dict[str, dict[str, Any]] = {}
@@ -354,4 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("\nbench/run: interrupted; the running benchmark was stopped, "
+              "results not written", file=sys.stderr)
+        raise SystemExit(130) from None

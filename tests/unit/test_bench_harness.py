@@ -8,6 +8,7 @@ direction, that a failing benchmark becomes ERROR without stopping the others, a
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -142,3 +143,79 @@ def test_only_merges_into_existing_results(tmp_path: Path):
     assert doc["summary"]["ERROR"] == 1
     run_all.write_results({"bench_c": {"status": "ok", "figures": []}}, False, False, path)
     assert set(json.loads(path.read_text())["benchmarks"]) == {"bench_c"}
+
+
+def test_stale_tmux_sessions_are_those_of_dead_runs():
+    from bench.bench_idle import stale_sessions
+
+    names = ["bench-100-0", "bench-200-3", "bench-x-1", "other", "bench-300-1"]
+    alive = {200}.__contains__
+    assert stale_sessions(names, alive) == ["bench-100-0", "bench-300-1"]
+
+
+def test_stale_fleet_dirs_skip_live_owners(tmp_path: Path):
+    import subprocess
+
+    from bench import fleet50
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for name, owner in (("ops-bench-fleet-live", os.getppid()),
+                        ("ops-bench-fleet-dead", dead.pid),
+                        ("ops-bench-fleet-mine", os.getpid()),
+                        ("ops-bench-fleet-noowner", None),
+                        ("unrelated", dead.pid)):
+        (tmp_path / name).mkdir()
+        if owner is not None:
+            (tmp_path / name / fleet50.OWNER_FILE).write_text(str(owner))
+    stale = [p.name for p in fleet50.stale_fleet_dirs(tmp_path)]
+    assert stale == ["ops-bench-fleet-dead", "ops-bench-fleet-noowner"]
+
+
+def test_reap_stale_removes_dead_fleet_dirs_only(tmp_path: Path):
+    from bench import fleet50
+
+    (tmp_path / "ops-bench-fleet-gone").mkdir()
+    (tmp_path / "ops-bench-fleet-ours").mkdir()
+    (tmp_path / "ops-bench-fleet-ours" / fleet50.OWNER_FILE).write_text(str(os.getpid()))
+    fleet50.reap_stale(tmp_path)  # no sshd names these dirs: nothing is signalled
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ops-bench-fleet-ours"]
+
+
+def test_proc_cpu_counts_this_process_and_not_the_dead():
+    import time
+
+    from bench.fleet50 import proc_cpu
+
+    before = proc_cpu(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert proc_cpu(os.getpid()) > before
+    assert proc_cpu(2 ** 22 + 12345) == 0.0
+
+
+def test_interrupted_run_stops_the_child_group(monkeypatch):
+    """Ctrl-C (or SIGTERM) on bench/run must not leave a benchmark and its sshd running."""
+    import signal
+
+    signalled: list[tuple[int, int]] = []
+
+    class FakeChild:
+        pid = 4242
+        returncode = None
+
+        def __init__(self, *args, **kwargs) -> None:
+            self.waits = 0
+
+        def wait(self, timeout=None):
+            self.waits += 1
+            if self.waits == 1:
+                raise KeyboardInterrupt
+            return 0
+
+    monkeypatch.setattr(run_all.subprocess, "Popen", FakeChild)
+    monkeypatch.setattr(run_all.os, "killpg", lambda pid, sig: signalled.append((pid, sig)))
+    with pytest.raises(KeyboardInterrupt):
+        run_all.run_child("bench_fake", quick=True, timeout=60)
+    assert signalled == [(4242, signal.SIGTERM)]
