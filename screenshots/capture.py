@@ -49,6 +49,26 @@ def _wrong_password() -> None:
         urllib.request.urlopen(request, timeout=5).close()
 
 
+def _fresh_containers() -> None:
+    """Recreate the lab's containers, so the logs pane shows this scene's lines and not
+    what earlier test runs (floods, numbered lines) left in their logs."""
+    from tests.lab import stack
+    from tests.lab.layout import Layout
+
+    client, layout = stack.docker_client(), Layout()
+    try:
+        for name in ("crm-backend-1", "crm-nginx-1", "crm2-backend-1"):
+            stack.recreate(client, layout, name)
+        deadline = time.monotonic() + 60
+        while any(stack.health_of(client.containers.get(name)) != "healthy"
+                  for name in ("crm-backend-1", "crm-nginx-1", "crm2-backend-1")):
+            if time.monotonic() > deadline:
+                raise SystemExit("the lab's containers did not become healthy within 60 s")
+            time.sleep(0.5)
+    finally:
+        client.close()
+
+
 def _health_says(word: str) -> Callable[[Any], bool]:
     def ready(app: Any) -> bool:
         return any(word in " ".join(row) for row in app.pane("health").row_texts())
@@ -99,10 +119,13 @@ def main() -> int:
     from tests.lab.control import scenario
 
     try:
+        _fresh_containers()
         for scene in SCENES:
             if args.only and scene.name not in args.only:
                 continue
-            scenario(scene.scenario)
+            scenario("reset")
+            if scene.scenario != "reset":
+                scenario(scene.scenario)
             out = HERE / f"{scene.name}.svg"
             asyncio.run(_capture(scene, args.config, (width, height), out))
             print(f"wrote {out}: {scene.what}", file=sys.stderr)
