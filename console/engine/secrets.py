@@ -938,10 +938,8 @@ def compose_volume_names(text: bytes | str, project: str) -> list[str]:
     ``name:`` overrides and ``external`` volumes keep their own name; others are
     ``<project>_<key>`` as compose creates them. Unparseable YAML gives nothing.
     """
-    try:
-        import yaml  # optional: an unreadable declaration only loses a hint
-    except ImportError:
-        return []
+    import yaml  # here, not at the top: only a compose file needs it
+
     try:
         doc = yaml.safe_load(text)
     except Exception:  # noqa: BLE001 - YAML errors quote the document: never re-raise

@@ -55,8 +55,9 @@ async def test_sshd_killed_every_pane_says_so_keys_answer_and_it_recovers(lab_cl
                         "secrets pane says alpha is down")
             containers = _server_row(app, "containers", "alpha")
             assert containers is not None and containers[1] in DOWN_WORDS, containers
-            health = _server_row(app, "health", "alpha")
-            assert health is not None and health[1] in DOWN_WORDS, health
+            # The health pane waits a beat (COALESCE_S) to redraw a round of probes at once.
+            await until(pilot, lambda: (_server_row(app, "health", "alpha") or ("", ""))[1]
+                        in DOWN_WORDS, 2, "health pane says alpha is down")
             assert "showing the last check" in _secrets_line(app, "alpha")
             await assert_responsive(pilot)
             # bravo is a separate connection and stays live.
