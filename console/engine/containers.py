@@ -50,6 +50,12 @@ COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
 # Events that cannot change what the pane shows; re-inspecting on them is wasted work
 # (every `docker exec`, e.g. a migration or a health check, emits three).
+# What changes a row. Asked of the daemon as a filter, so it never sends the rest: a
+# healthcheck's exec_create/exec_start/exec_die every few seconds per container would
+# otherwise cross the SSH link and be decoded only to be dropped (idle CPU, issue 8). The
+# daemon matches "health_status" against "health_status: healthy" and the like.
+WATCHED_EVENTS = ("create", "start", "restart", "stop", "die", "kill", "pause", "unpause",
+                  "oom", "destroy", "rename", "update", "health_status")
 _IGNORED_ACTION_PREFIXES = ("exec_", "attach", "detach", "resize", "top", "archive-path",
                             "extract-to-dir", "export", "commit", "copy", "create-exec")
 REFRESH_CONNECT_TIMEOUT = 10.0
@@ -344,7 +350,8 @@ class ContainerService:
             end_error.append(error)
             st.stream_ended.set()
 
-        filters: dict[str, Any] = {"type": "container", **st.filters}
+        filters: dict[str, Any] = {"type": "container", "event": list(WATCHED_EVENTS),
+                                   **st.filters}
         st.pump = dockerapi.pump_stream(
             lambda: client.events(decode=True, filters=filters),
             lambda event: self._on_event(st, event),

@@ -974,15 +974,24 @@ class HealthService:
                 self._loop(target), name=f"health:{target.server}:{target.check.name}")
 
     async def _loop(self, target: ProbeTarget) -> None:
-        """Probe, sleep ``interval`` ± jitter (start to start), forever; never dies of a probe."""
+        """Probe every ``interval`` on a fixed grid, forever; never dies of a probe.
+
+        Each endpoint gets a random offset of up to a second (``jitter`` of the interval
+        at most), so 200 endpoints do not fire in the same millisecond; after that the grid
+        is fixed (start to start, no drift), so endpoints sharing an interval stay in step
+        and the pane redraws once per round, not once per endpoint (idle CPU, issue 8). A
+        probe that overruns its slot (a hang up to its timeout) skips to the next free one.
+        """
         interval = target.check.interval
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(self._random.uniform(0.0, min(1.0, interval * self._jitter)))
+        offset = self._random.uniform(0.0, min(1.0, interval * self._jitter))
+        start = loop.time() + offset
+        await asyncio.sleep(offset)
+        slot = 0
         while True:
-            started = loop.time()
             await self._probe_and_record(target, wait_host=False)
-            spread = self._random.uniform(1.0 - self._jitter, 1.0 + self._jitter)
-            await asyncio.sleep(max(0.05, started + interval * spread - loop.time()))
+            slot = max(slot + 1, math.ceil((loop.time() - start) / interval))
+            await asyncio.sleep(max(0.0, start + slot * interval - loop.time()))
 
     async def _probe_and_record(self, target: ProbeTarget, *, wait_host: bool) -> HealthResult:
         try:

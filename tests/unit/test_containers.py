@@ -16,6 +16,7 @@ import pytest
 from console.config import ServerConfig
 from console.engine import dockerapi
 from console.engine.containers import (
+    WATCHED_EVENTS,
     ContainerService,
     container_from_inspect,
     parse_docker_time,
@@ -97,7 +98,9 @@ async def test_start_lists_then_follows_events_and_updates_one_container() -> No
         # The stream was opened before the list, so nothing in between is missed.
         kinds = [c[0] for c in daemon.calls]
         assert daemon.streams and kinds[0] == "containers"
-        assert daemon.event_filters == [{"type": "container"}]
+        # only the events that change a row are asked for (no healthcheck exec_* noise)
+        assert daemon.event_filters == [{"type": "container", "event": list(WATCHED_EVENTS)}]
+        assert "health_status" in WATCHED_EVENTS and "exec_start" not in WATCHED_EVENTS
 
         daemon.calls.clear()
         daemon.docs["c1"]["State"]["Health"]["Status"] = "unhealthy"
@@ -136,7 +139,8 @@ async def test_new_container_event_adds_it_and_compose_filter_applies() -> None:
         assert names(service) == ["crm-backend-1", "crm-nginx-1"]
         assert daemon.calls[0] == ("containers", {"label": "com.docker.compose.project=crm"})
         assert daemon.event_filters == [
-            {"type": "container", "label": "com.docker.compose.project=crm"}]
+            {"type": "container", "event": list(WATCHED_EVENTS),
+             "label": "com.docker.compose.project=crm"}]
         daemon.docs["c4"] = inspect_doc("c4", "crm-worker-1", service="worker")
         daemon.emit("c4", "start")
         await until(lambda: "crm-worker-1" in names(service))

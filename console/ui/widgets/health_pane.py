@@ -121,7 +121,9 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
     SERVICE = "health"
     COLUMNS = COLUMNS
     TICK_WHILE_DOWN = False  # it ticks anyway, for the "changed" column
-    COALESCE_S = 0.3  # probes started together finish together: one redraw for all
+    # The engine keeps endpoints in step, up to a second apart (HealthService._loop): one
+    # redraw per round. Each redraw re-renders the whole table (DataTable's caches).
+    COALESCE_S = 1.0
 
     BINDINGS = [
         Binding("enter", "select_cursor", "Details", id="health.details",
