@@ -302,3 +302,20 @@ async def test_a_hanging_probe_never_freezes_the_pane() -> None:
     assert elapsed < 3.0
     assert rows["hangs"][1] == "pending"
     assert rows["fine"][1] == "ok" and rows["fine"][5].count("█") >= 1
+
+
+async def test_news_is_drawn_at_once_and_a_routine_round_is_gathered() -> None:
+    ok_state = state(OK)
+    health = FakeHealth([state(PROXY_502), ok_state])
+    app = PaneApp(fleet_with(health))
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.query_one(HealthPane)
+        # a new latency for an endpoint that stays ok: gathered for COALESCE_S
+        assert pane.coalesce_delay(replace(ok_state, latencies=(1.0,))) == HealthPane.COALESCE_S
+        # the same endpoint failing: news, drawn on the next turn of the loop
+        failing = replace(ok_state, result=replace(OK, klass="proxy_bad_gateway", ok=False))
+        assert pane.coalesce_delay(failing) == 0.0
+        health.push(failing)
+        await pilot.pause(0.1)
+        row = next(r for r in texts(app) if r[0].strip() == ok_state.name)
+    assert row[1] == "proxy 502"

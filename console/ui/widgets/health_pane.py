@@ -144,6 +144,17 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
         super().__init__(fleet, clock=clock, id=id, cursor_foreground_priority="renderable")
         self._states: dict[tuple[str, str], EndpointState] = {}
 
+    def coalesce_delay(self, what: object) -> float:
+        """Gather a round of probes into one redraw, except when it is news: the first
+        results (the screen is still filling) or an endpoint whose class changed."""
+        if isinstance(what, EndpointState):
+            before = self._states.get(what.key)
+            if before is None or before.klass != what.klass:
+                return 0.0
+        if any(state.result is None for state in self._states.values()):
+            return 0.0
+        return self.COALESCE_S
+
     def add_columns_for_table(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key, width=WHY_WIDTH if key == "why" else None)

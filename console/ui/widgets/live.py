@@ -81,14 +81,20 @@ class FleetWatcher:
             unsubscribe()
         self._unsubscribe.clear()
 
-    def _on_change(self, _what: object = None) -> None:
+    def _on_change(self, what: object = None) -> None:
         """Called by the service on the event loop; a burst becomes one redraw."""
-        if not self._pending:
-            self._pending = True
-            if self.COALESCE_S > 0:
-                self.set_timer(self.COALESCE_S, self.redraw)  # type: ignore[attr-defined]
-            else:
-                self.call_later(self.redraw)  # type: ignore[attr-defined]
+        if self._pending:
+            return
+        self._pending = True
+        delay = self.coalesce_delay(what)
+        if delay > 0:
+            self.set_timer(delay, self.redraw)  # type: ignore[attr-defined]
+        else:
+            self.call_later(self.redraw)  # type: ignore[attr-defined]
+
+    def coalesce_delay(self, what: object) -> float:
+        """How long to gather changes before redrawing, given what just changed."""
+        return self.COALESCE_S
 
     def _on_host_status(self, _status: object) -> None:
         self._sync_ticker()
