@@ -28,35 +28,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.lab.sshd import sshd_config
+from tests.lab.system import pid_alive
+
 __all__ = ["Fleet50", "banner_ok", "pids_named", "proc_cpu", "reap_stale", "server_names"]
 
 BASE_PORT = 2400
 DIR_PREFIX = "ops-bench-fleet-"
 OWNER_FILE = "owner.pid"
 DOCKER_SOCKET = "/var/run/docker.sock"
-
-SSHD_CONFIG = """\
-ListenAddress 127.0.0.1:{port}
-HostKey {host_key}
-PidFile {pid_file}
-AuthorizedKeysFile {authorized_keys}
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
-X11Forwarding no
-AllowTcpForwarding yes
-AllowStreamLocalForwarding yes
-PermitOpen any
-MaxStartups 100:30:200
-MaxSessions 100
-LogLevel ERROR
-"""
-
 
 def server_names(count: int) -> list[str]:
     return [f"s{i:02d}" for i in range(count)]
@@ -150,9 +130,9 @@ class Fleet50:
         launches = []
         for name, port in zip(self.names, self.ports, strict=True):
             conf = self.dir / f"sshd_{name}.conf"
-            conf.write_text(SSHD_CONFIG.format(port=port, host_key=self.host_key,
-                                               pid_file=self.dir / f"sshd_{name}.pid",
-                                               authorized_keys=self.authorized_keys))
+            conf.write_text(sshd_config(port, self.host_key, self.dir / f"sshd_{name}.pid",
+                                        self.authorized_keys, log_level="ERROR",
+                                        sftp=False))
             # without -D sshd daemonizes: the launcher returns once it listens
             launches.append(subprocess.Popen([sshd, "-f", str(conf), "-E",
                                               str(self.dir / f"sshd_{name}.log")]))
@@ -283,7 +263,7 @@ def stale_fleet_dirs(tmp: Path | None = None) -> list[Path]:
             owner = int((path / OWNER_FILE).read_text())
         except (OSError, ValueError):
             owner = 0  # a fleet from before owner files, or half made: nobody owns it
-        if owner != os.getpid() and not (owner and _alive(owner)):
+        if owner != os.getpid() and not (owner and pid_alive(owner)):
             out.append(path)
     return out
 
@@ -316,24 +296,12 @@ def _terminate(pids: list[int], grace: float = 5.0) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
         time.sleep(0.05)
     for pid in pids:
-        if _alive(pid):
+        if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return False
 
 

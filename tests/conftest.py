@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from tests.ci import skip_or_fail
+
 LAB_FIXTURES = {"lab", "lab_clean"}
 _lab_state: dict[str, object] = {}
 
@@ -49,10 +51,7 @@ def lab(pytestconfig: pytest.Config):
     if not _lab_state:
         _bring_up_lab(pytestconfig)
     if "error" in _lab_state:
-        reason = f"lab unavailable: {_lab_state['error']}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(f"lab unavailable: {_lab_state['error']}")
     from tests.lab import LOGIN_PASSWORD, LOGIN_USER
 
     os.environ.setdefault("OPS_LOGIN_USER", LOGIN_USER)

@@ -1,4 +1,5 @@
-"""What may leave the engine: log text with secrets redacted and control characters visible.
+"""What may leave the engine: log text with secrets redacted (``console.textsafe`` then makes
+control characters visible).
 
 Log lines are redacted at ingest, before anything stores, shows or exports them, so a JWT or
 a ``password=...`` in a line never reaches the ring buffer, the screen or a file.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_CHARS", "REDACTED", "TRIGGERS", "make_visible", "redact", "redact_line"]
+__all__ = ["REDACTED", "TRIGGERS", "redact", "redact_line"]
 
 REDACTED = "[redacted]"
 
@@ -123,35 +124,3 @@ def redact(text: str) -> str:
     if not any(trigger in lowered for trigger in TRIGGERS):
         return text
     return "\n".join(redact_line(line) for line in text.split("\n"))
-
-
-# --------------------------------------------------------------------------- visible
-
-MAX_CHARS = 4_000
-# C0 controls except tab (tabs become spaces below), DEL, C1, and the Unicode bidi/format
-# controls that can reorder what the operator reads.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def make_visible(text: str, max_chars: int = MAX_CHARS, keep_newlines: bool = False) -> str:
-    """Plain-string form: controls shown as escapes, tabs as spaces, long text cut.
-
-    Lives in the engine because exports and reports need it too (a file written with raw
-    escape sequences would attack whoever ``cat``s it); ``console.ui.safe_text`` wraps it.
-    ``keep_newlines`` is for multi-line bodies (HTTP responses, command output); a log line
-    keeps everything on one row so a line cannot forge the look of another.
-    """
-    cut = ""
-    if len(text) > max_chars:
-        cut = f" … [{len(text) - max_chars:,} more chars cut]"
-        text = text[:max_chars]
-    text = text.replace("\t", "    ")
-    if keep_newlines:
-        text = text.replace("\r\n", "\n")
-        return "\n".join(_CONTROL.sub(_escape_char, part) for part in text.split("\n")) + cut
-    return _CONTROL.sub(_escape_char, text) + cut

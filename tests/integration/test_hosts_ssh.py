@@ -26,30 +26,11 @@ from console.config import ServerConfig
 from console.engine.host_api import HostUnavailable
 from console.engine.hosts import SSHHost
 from console.models import ConnectionStatus, ConnState
+from tests.lab.sshd import sshd_config
 
 pytestmark = pytest.mark.lab
 
 ENCRYPTED_PASSPHRASE = "correct horse battery staple"
-
-SSHD_CONFIG = """\
-ListenAddress 127.0.0.1:{port}
-HostKey {root}/host_ed25519
-PidFile {root}/sshd.pid
-AuthorizedKeysFile {root}/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
-AllowTcpForwarding yes
-AllowStreamLocalForwarding yes
-MaxSessions 10
-LogLevel ERROR
-"""
-
 
 # --------------------------------------------------------------------------- private sshd
 
@@ -123,10 +104,9 @@ class PrivateSshd:
                                                              self.encrypted_key)]
         (self.root / "authorized_keys").write_text("".join(pubs))
         self.known_hosts.write_text(self.known_hosts_line())
-        text = SSHD_CONFIG.format(port=self.port, root=self.root)
-        if self.sftp:
-            text += "Subsystem sftp internal-sftp\n"
-        self.config.write_text(text)
+        self.config.write_text(sshd_config(
+            self.port, self.host_key, self.root / "sshd.pid", self.root / "authorized_keys",
+            log_level="ERROR", max_sessions=10, sftp=self.sftp))
         return self
 
     def known_hosts_line(self, pub: Path | None = None) -> str:

@@ -25,6 +25,7 @@ from console.engine.containers import (
 from console.engine.dockerapi import DockerClients
 from console.engine.health import EndpointState
 from console.engine.host_api import Host, HostUnavailable, StatusListener
+from console.engine.listeners import Listeners
 from console.engine.logs import INITIAL_WINDOW_S, LogService
 from console.engine.secrets import ServerSecrets, VolumeStatus
 from console.models import (
@@ -54,7 +55,7 @@ class FakeHost(Host):
                  since: datetime | None = None, retry_at: datetime | None = None) -> None:
         self.name = name
         self._status = ConnectionStatus(state, detail, since or FROZEN_NOW, retry_at)
-        self._listeners: list[StatusListener] = []
+        self._listeners: Listeners[ConnectionStatus] = Listeners(f"fake host {name}")
         self.started = False
         self.closed = False
 
@@ -65,12 +66,10 @@ class FakeHost(Host):
     def set_state(self, state: ConnState, detail: str = "", since: datetime | None = None,
                   retry_at: datetime | None = None) -> None:
         self._status = ConnectionStatus(state, detail, since or datetime.now(UTC), retry_at)
-        for listener in list(self._listeners):
-            listener(self._status)
+        self._listeners.emit(self._status)
 
     def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._listeners.add(listener)
 
     async def start(self) -> None:
         self.started = True

@@ -21,6 +21,7 @@ import pytest
 from console.config import Config, ConsoleSettings, SecretsConfig, ServerConfig
 from console.engine.dockerapi import DockerClients
 from console.engine.host_api import Host, HostUnavailable, StatusListener
+from console.engine.listeners import Listeners
 from console.engine.secrets import (
     CONFIG_FILES_LABEL,
     PROJECT_LABEL,
@@ -55,7 +56,7 @@ class FilesHost(Host):
         self.name = name
         self.files: dict[str, bytes | Exception] = files or {}
         self._status = ConnectionStatus(ConnState.UP, "", NOW)
-        self._listeners: list[StatusListener] = []
+        self._listeners: Listeners[ConnectionStatus] = Listeners(f"fake host {name}")
         self.reads: list[str] = []
 
     @property
@@ -64,12 +65,10 @@ class FilesHost(Host):
 
     def set_state(self, state: ConnState, detail: str = "") -> None:
         self._status = ConnectionStatus(state, detail, datetime.now(UTC))
-        for listener in list(self._listeners):
-            listener(self._status)
+        self._listeners.emit(self._status)
 
     def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._listeners.add(listener)
 
     async def start(self) -> None:
         return None

@@ -221,12 +221,9 @@ class TestLoginScreen(ModalScreen[LoginResult | None]):
         self.query_one("#signature", Static).update(signature)
         body = Text("")
         if not result.ok and result.body_preview:
-            # Shown as the page reads (CRLF line ends as line breaks); other controls and
-            # escapes stay visible.
-            preview = result.body_preview
-            preview = (preview.replace(b"\r\n", b"\n") if isinstance(preview, bytes)
-                       else preview.replace("\r\n", "\n"))
-            body = Text.assemble("Answer:\n", safe(preview, "dim", max_chars=300,
+            # Shown as the page reads (make_visible turns CRLF into line breaks); other
+            # controls and escapes stay visible.
+            body = Text.assemble("Answer:\n", safe(result.body_preview, "dim", max_chars=300,
                                                    keep_newlines=True))
         self.query_one("#body", Static).update(body)
 
