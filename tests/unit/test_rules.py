@@ -16,8 +16,10 @@ from console.engine.rules import (
     Rule,
     RuleError,
     RuleSet,
-    plan_literals,
+    literal_automaton,
+    literal_masks,
     required_literals,
+    scan_literals,
 )
 from console.models import Severity
 
@@ -158,10 +160,16 @@ def test_required_literals() -> None:
     assert required_literals(r"ab|cd") is None  # too short to filter anything
 
 
-def test_literal_plan_merges_shared_words() -> None:
-    plan = plan_literals([frozenset({"invalid password", "wrong password"}),
-                          frozenset({"password mismatch"}), frozenset({"upstream x"})])
-    assert plan == {"password": 0b011, "upstream x": 0b100}
+def test_one_scan_gives_each_line_its_candidate_rules() -> None:
+    masks = literal_masks([frozenset({"invalid password", "wrong password"}),
+                           frozenset({"password mismatch", "invalid password"}),
+                           frozenset({"upstream x"}), None])
+    assert masks == {"invalid password": 0b011, "wrong password": 0b001,
+                     "password mismatch": 0b010, "upstream x": 0b100}
+    block = "a wrong password\nquiet line\nupstream x, password mismatch\ninvalid password"
+    hits = scan_literals(block, literal_automaton(masks))
+    starts = [i for i, ch in enumerate("\n" + block) if ch == "\n"]  # line start offsets
+    assert hits == {starts[0]: 0b001, starts[2]: 0b110, starts[3]: 0b011}
 
 
 def _reference(rs: RuleSet, line: str) -> str | None:
