@@ -88,6 +88,9 @@ RETRY_MAX = 30.0
 REFRESH_CONNECT_TIMEOUT = 10.0
 FILE_REFRESH_LINES = 5000
 READ_SIZE = 256 * 1024
+BACKLOG_BYTES = 16 * 1024  # a read this large means the sender is ahead: read ahead
+READ_AHEAD_BYTES = 4 * 1024 * 1024  # read ahead at most this much per source
+READ_AHEAD_PAUSE = 0.002  # seconds between two small reads ahead
 SLICE = 256  # lines handled between two GIL hand-overs
 _NS = 1_000_000_000
 
@@ -280,6 +283,26 @@ class DockerLogDecoder:
         return [record]
 
 
+_STAMPED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) (.*)$", re.M)
+"""A record as Docker sends it with ``timestamps=1``: RFC 3339 in UTC, nanoseconds with
+trailing zeros trimmed, a space, the text (never a newline: records are split on them)."""
+
+
+def _newest(times: Sequence[datetime], texts: Sequence[str], ns_of: Callable[[int], int]
+            ) -> tuple[int, list[str]]:
+    """The block's newest time in nanoseconds and the texts at exactly that time.
+
+    Only the rows at the newest microsecond (``max`` over datetimes runs in C) have their
+    nanoseconds worked out: usually one row, where parsing every stamp cost a microsecond
+    a line. The newest nanosecond is always among them, truncation keeping the order.
+    """
+    latest = max(times)
+    top = [i for i, time_ in enumerate(times) if time_ == latest]
+    nanos = [ns_of(i) for i in top]
+    newest = max(nanos)
+    return newest, [texts[i] for i, ns in zip(top, nanos, strict=True) if ns == newest]
+
+
 def _looks_like_time(token: bytes) -> bool:
     return len(token) >= 20 and token[4:5] == b"-" and token[10:11] == b"T"
 
@@ -295,6 +318,12 @@ class _Clock:
         self._second = ""
         self._base_ns = 0
         self._base: datetime | None = None
+
+    def nanos(self, stamp: str) -> int:
+        """Nanoseconds since the epoch of a stamp ``_STAMPED`` accepted."""
+        parsed = self.parse(stamp)
+        assert parsed is not None  # _STAMPED only lets valid stamps through
+        return parsed[0]
 
     def parse(self, stamp: str) -> tuple[int, datetime] | None:
         second = stamp[:19]
@@ -416,24 +445,16 @@ class _Source:
         self.resume_ns = 0
         return _since_text(now_ns - int(window_s * _NS)), "all" if tail is None else str(tail)
 
-    def accept_all(self, stamps: Sequence[int], texts: Sequence[str]) -> bool:
+    def advance(self, newest: int, at_newest: Iterable[str]) -> None:
         """``accept`` for a whole block in one step, when no resume boundary is armed (the
-        common case: every line is new). Same end state as calling ``accept`` per line: the
-        newest time seen, and the texts at exactly that time. False (nothing done) when a
-        boundary is armed: then the caller filters line by line."""
-        if self.resume_ns or not stamps:
-            return not self.resume_ns
-        newest = max(stamps)
+        common case: every line is new). ``newest`` is the block's newest time and
+        ``at_newest`` the texts at exactly that time: the same end state as calling
+        ``accept`` line by line, without touching every line."""
         if newest > self.last_ns:
             self.last_ns = newest
-            self.boundary = set()
-        elif newest < self.last_ns:
-            return True
-        boundary = self.boundary
-        for i in range(len(stamps) - 1, -1, -1):  # the newest are at the end, as a rule
-            if stamps[i] == newest:
-                boundary.add(texts[i])
-        return True
+            self.boundary = set(at_newest)
+        elif newest == self.last_ns:
+            self.boundary.update(at_newest)
 
     def accept(self, ns: int, text: str) -> bool:
         """False for a line this source already delivered (resume boundary only)."""
@@ -1167,7 +1188,7 @@ class _ContainerReader:
             pass
 
     def __iter__(self) -> Iterator[None]:
-        for data in _body_chunks(self._response):
+        for data in _read_ahead(_body_chunks(self._response), self.src.name):
             records = self._decoder.feed(data)
             for start in range(0, len(records), SLICE):
                 self._handle(records[start:start + SLICE])
@@ -1182,7 +1203,29 @@ class _ContainerReader:
         if not records:
             return
         src = self.src
-        rows = b"\n".join(records).decode("utf-8", "replace").split("\n")
+        block = b"\n".join(records).decode("utf-8", "replace")
+        rows = _STAMPED.findall(block)
+        if len(rows) == len(records):  # every row has Docker's UTC stamp: the C-speed way
+            stamps = [row[0] for row in rows]
+            texts = [row[1] for row in rows]
+            times = list(map(datetime.fromisoformat, stamps))
+            nanos = self._clock.nanos
+            ns_of: Callable[[int], int] = lambda i: nanos(stamps[i])  # noqa: E731
+        else:
+            ns_list, times, texts = self._split(block.split("\n"))
+            ns_of = ns_list.__getitem__
+        if src.resume_ns:  # a resume boundary is armed: filter line by line
+            keep = [i for i in range(len(texts)) if src.accept(ns_of(i), texts[i])]
+            times = [times[i] for i in keep]
+            texts = [texts[i] for i in keep]
+        else:
+            src.advance(*_newest(times, texts, ns_of))
+        src.cut = self._decoder.cut_lines
+        self.service._ingest(src, times, texts)
+
+    def _split(self, rows: list[str]) -> tuple[list[int], list[datetime], list[str]]:
+        """Rows some of which have no usable stamp (a TTY stream's odd line, an offset
+        instead of Z): parsed one by one, an unstamped row taking the time before it."""
         parse = self._clock.parse
         stamps: list[int] = []
         times: list[datetime] = []
@@ -1191,18 +1234,13 @@ class _ContainerReader:
         for row in rows:
             stamp, _, text = row.partition(" ")
             parsed = parse(stamp)
-            if parsed is None:  # no timestamp (a TTY stream's odd line): keep the row
+            if parsed is None:
                 parsed, text = last or (0, utcnow()), row
             last = parsed
             stamps.append(parsed[0])
             times.append(parsed[1])
             texts.append(text)
-        if not src.accept_all(stamps, texts):  # a resume boundary: filter line by line
-            keep = [i for i in range(len(texts)) if src.accept(stamps[i], texts[i])]
-            times = [times[i] for i in keep]
-            texts = [texts[i] for i in keep]
-        src.cut = self._decoder.cut_lines
-        self.service._ingest(src, times, texts)
+        return stamps, times, texts
 
     @property
     def _clock(self) -> _Clock:
@@ -1245,6 +1283,100 @@ def _body_chunks(response: Any) -> Iterator[bytes]:
         body = dechunk.feed(data)
         if body:
             yield body
+
+
+def _read_ahead(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """``chunks``, read in a helper thread once the sender is ahead of us.
+
+    Read and handled in one thread, a flood alternates: while a chunk is decoded and
+    classified nobody reads the socket, its buffer (about 200 KB) fills in a millisecond
+    and dockerd waits; then dockerd works while we wait. A chunk of ``BACKLOG_BYTES`` or
+    more means a backlog, and from then on a helper thread keeps the socket drained into a
+    bounded ``_Handoff`` while this thread works on everything read so far, in one piece,
+    so the two overlap. A trickle (every follow, most of the time) never starts the helper.
+    """
+    for data in chunks:
+        yield data
+        if len(data) >= BACKLOG_BYTES:
+            break
+    else:
+        return
+    handoff = _Handoff(READ_AHEAD_BYTES)
+
+    def pump() -> None:
+        try:
+            for data in chunks:
+                if not handoff.put(data):
+                    return
+                if len(data) < BACKLOG_BYTES:
+                    # let a few milliseconds of lines gather in the socket (it holds ~200
+                    # KB, dockerd writes ~20 KB/ms): a read per line would cost the GIL
+                    # as much as handling the line
+                    time.sleep(READ_AHEAD_PAUSE)
+            handoff.end(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            handoff.end(exc)
+
+    threading.Thread(target=pump, name=f"read-ahead:{name}", daemon=True).start()
+    try:
+        while (data := handoff.take()) is not None:
+            yield data
+    finally:
+        handoff.close()
+
+
+class _Handoff:
+    """Bytes from the read-ahead helper to the reading thread, at most ``limit`` waiting.
+
+    ``take`` returns everything that arrived since the last call, joined (the helper reads
+    whatever the socket has, often a line at a time); None at the end, or the helper's
+    exception raised. ``close`` (the reader stopped) makes the helper's next ``put``
+    return False.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._ended = False
+        self._error: BaseException | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, data: bytes) -> bool:
+        with self._cond:
+            while self._size >= self.limit and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return False
+            self._parts.append(data)
+            self._size += len(data)
+            self._cond.notify_all()
+            return True
+
+    def end(self, error: BaseException | None) -> None:
+        with self._cond:
+            self._ended, self._error = True, error
+            self._cond.notify_all()
+
+    def take(self) -> bytes | None:
+        with self._cond:
+            while not self._parts and not self._ended:
+                self._cond.wait()
+            if self._parts:
+                data = b"".join(self._parts)
+                self._parts, self._size = [], 0
+                self._cond.notify_all()
+                return data
+            if self._error is not None:
+                raise self._error
+            return None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._parts, self._size = [], 0
+            self._cond.notify_all()
 
 
 # --------------------------------------------------------------------------- export

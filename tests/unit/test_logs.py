@@ -23,6 +23,7 @@ from console.engine.logs import (
     _body_chunks,
     _Clock,
     _Dechunker,
+    _read_ahead,
     _Source,
     export_lines,
 )
@@ -147,6 +148,67 @@ def test_body_chunks_reads_what_is_there() -> None:
     assert b"".join(_body_chunks(response)) == b"abcabcabc"
 
 
+def test_read_ahead_hands_over_every_byte_in_order_and_the_error_at_the_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small reads stay in the caller's thread; after a backlog-sized one a helper reads
+    ahead, and what it read comes joined, in order, then the error that ended the read."""
+    import threading
+    import time
+
+    monkeypatch.setattr(logs_mod, "READ_AHEAD_PAUSE", 0.0)
+
+    readers: list[str] = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            readers.append(threading.current_thread().name)
+            yield f"small {i};".encode()
+        readers.append(threading.current_thread().name)
+        yield b"x" * logs_mod.BACKLOG_BYTES
+        for i in range(2000):
+            readers.append(threading.current_thread().name)
+            yield f"line {i};".encode()
+        raise ConnectionResetError("link dropped")
+
+    got: list[bytes] = []
+    with pytest.raises(ConnectionResetError):
+        for data in _read_ahead(chunks(), "c"):
+            got.append(data)
+            time.sleep(0.005)  # handling is slower than reading: reads pile up meanwhile
+    me = threading.current_thread().name
+    assert readers[:4] == [me] * 4 and set(readers[4:]) == {"read-ahead:c"}
+    expected = b"".join([f"small {i};".encode() for i in range(3)]
+                        + [b"x" * logs_mod.BACKLOG_BYTES]
+                        + [f"line {i};".encode() for i in range(2000)])
+    assert b"".join(got) == expected
+    assert len(got) < 4 + 2000  # the helper's small reads were joined
+
+
+def test_read_ahead_stops_its_helper_when_the_reader_stops(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """A reader that stops mid-flood (close, an exception in handling) leaves no helper
+    blocked on a full hand-off."""
+    import threading
+
+    monkeypatch.setattr(logs_mod, "READ_AHEAD_BYTES", 64 * 1024)
+    read = 0
+
+    def endless():  # type: ignore[no-untyped-def]
+        nonlocal read
+        while True:
+            read += 1
+            yield b"y" * logs_mod.BACKLOG_BYTES
+
+    stream = _read_ahead(endless(), "endless")
+    next(stream)
+    next(stream)  # the helper runs now, and soon fills the hand-off
+    stream.close()
+    helper = next(t for t in threading.enumerate() if t.name == "read-ahead:endless")
+    helper.join(timeout=5)
+    assert not helper.is_alive()
+    assert read < 20  # bounded: it stopped at the limit, it did not read on
+
+
 def test_clock_parses_docker_stamps() -> None:
     clock = _Clock()
     ns, when = clock.parse("2026-11-24T12:00:00.123456789Z")  # type: ignore[misc]
@@ -197,23 +259,24 @@ def test_after_resume_out_of_order_lines_are_kept() -> None:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_block_accept_ends_in_the_same_state_as_line_by_line(seed: int) -> None:
-    """``accept_all`` (the reader's fast path) leaves the resume state ``accept`` would:
-    out-of-order stderr lines, repeated times, a block older than the last one."""
+    """``advance`` with ``_newest`` (the reader's fast path) leaves the resume state
+    ``accept`` would: out-of-order stderr lines, repeated times, several nanoseconds within
+    one microsecond (where only datetimes are compared first), a block older than the last.
+    """
     import random
 
     rng = random.Random(seed)
     one = _Source("alpha", "c", "container", 100)
     many = _Source("alpha", "c", "container", 100)
+    base = 1_700_000_000 * 10**9
     for _ in range(4):
-        stamps = [rng.randrange(95, 105) for _ in range(rng.randrange(0, 8))]
+        stamps = [base + rng.randrange(0, 4_000) for _ in range(rng.randrange(1, 8))]
+        times = [datetime.fromtimestamp(ns // 1000 / 1e6, UTC) for ns in stamps]
         texts = [rng.choice("abcd") for _ in stamps]
         assert [one.accept(ns, t) for ns, t in zip(stamps, texts, strict=True)] == [True] * len(
             stamps)
-        assert many.accept_all(stamps, texts) is True
+        many.advance(*logs_mod._newest(times, texts, stamps.__getitem__))
         assert (many.last_ns, many.boundary) == (one.last_ns, one.boundary)
-    many.since_param(0, 900)  # a resume armed: the block step refuses, the caller filters
-    assert many.accept_all([many.last_ns], ["x"]) is False
-    assert many.last_ns == one.last_ns
 
 
 def test_first_read_asks_for_a_bounded_window() -> None:
