@@ -419,3 +419,28 @@ async def test_paint_work_follows_what_is_visible() -> None:
         await pilot.press("end")  # following again: the newest rows are painted
         await settle(pilot)
         assert rows(app)[-1].endswith("JWT expired more 49") and drawn
+
+
+async def test_a_flood_is_drawn_a_few_times_a_second_a_quiet_line_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines after a quiet spell are drawn with their batch; batches that follow within
+    FRAME_S wait for the next frame, together, and none is lost."""
+    from console.ui.widgets import logs_pane
+
+    monkeypatch.setattr(logs_pane, "FRAME_S", 1.0)  # wide, so a slow machine cannot blur it
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 20)) as pilot:
+        view = app.query_one(LogView)
+        fleet.logs.feed("alpha", "c", ["JWT expired first"])
+        await pilot.pause(0.2)  # engine flushes every 20 ms here
+        assert [line.text for line in view.lines] == ["JWT expired first"]
+        fleet.logs.feed("alpha", "c", ["JWT expired second"])
+        await pilot.pause(0.1)
+        fleet.logs.feed("alpha", "c", ["JWT expired third"])
+        await pilot.pause(0.2)
+        assert len(view.lines) == 1  # both wait for the next frame
+        await pilot.pause(1.0)
+        await pilot.pause()
+        assert [line.text for line in view.lines] == ["JWT expired first", "JWT expired second",
+                                                      "JWT expired third"]

@@ -20,7 +20,9 @@ Every server-sent string (line text, container names, file paths) goes through
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +51,7 @@ SOURCE_MIN, SOURCE_MAX = 16, 24  # the server/source column: a fifth of the pane
 RULE_WIDTH = 12
 STAMP_SLACK_S = 2.0  # a line's own leading time this close to its parsed time is redundant
 SPARK_MINUTES = 30
+FRAME_S = 0.25  # during a flood, new lines are drawn at most this often
 COUNT_WINDOW_S = 900
 REFILTER_DELAY = 0.15
 
@@ -408,6 +411,9 @@ class LogsPane(Vertical):
         self._refilter_timer: Any = None
         self._counts_dirty = True
         self.message = ""
+        self._pending: list[LogLine] = []
+        self._draw_timer: Any = None
+        self._drawn_at = 0.0
 
     # -- layout ------------------------------------------------------------------------
 
@@ -446,6 +452,9 @@ class LogsPane(Vertical):
         self.rebuild()
 
     def on_unmount(self) -> None:
+        if self._draw_timer is not None:
+            self._draw_timer.cancel()
+            self._draw_timer = None
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -475,11 +484,43 @@ class LogsPane(Vertical):
             self._counts_dirty = True
         if self.filter is not None:
             lines = [line for line in lines if self.filter.search(_haystack(line))]
-        wanted = list(lines)
         if self.paused:
-            self.new_while_paused += len(wanted)
+            self.new_while_paused += len(lines)
+            self._update_status()
+            return
+        self._pending.extend(lines)
+        excess = len(self._pending) - self._keep()
+        if excess > 0:  # the view would drop them on arrival anyway
+            del self._pending[:excess]
+        self._draw_soon()
+
+    def _draw_soon(self) -> None:
+        """Show the pending lines now, or at the next frame if one was drawn under
+        ``FRAME_S`` ago. A line after a quiet spell shows at once; a flood is drawn a few
+        times a second, where a repaint per engine batch kept the loop busy painting rows
+        nobody can read and slowed the ingest itself (the GIL is shared)."""
+        if self._draw_timer is not None:
+            return
+        wait = self._drawn_at + FRAME_S - time.monotonic()
+        if wait <= 0:
+            self._draw_pending()
         else:
-            self.view.append(wanted, self._keep())
+            # the loop's own timer: this runs in the engine's callback, outside the app's
+            # context, where a Textual timer's task would not find the app
+            self._draw_timer = asyncio.get_running_loop().call_later(wait, self._on_frame)
+
+    def _on_frame(self) -> None:
+        self._draw_timer = None
+        if self.is_mounted:
+            self._draw_pending()
+
+    def _draw_pending(self) -> None:
+        if self._draw_timer is not None:  # drawn early (pause): the frame has nothing left
+            self._draw_timer.cancel()
+            self._draw_timer = None
+        self._drawn_at = time.monotonic()
+        pending, self._pending = self._pending, []
+        self.view.append(pending, self._keep())
         self._update_status()
         if self._counts_dirty:
             self._update_counts()
@@ -488,6 +529,7 @@ class LogsPane(Vertical):
         """Rebuild the view from the engine's buffers (mode, filter or pause changed)."""
         if self.service is None:
             return
+        self._pending.clear()  # the buffers hold them too
         source = self.service.buffered(auth_only=not self.show_all)
         lines = [line for line in source if self._wanted(line)] if (
             self.filter is not None) else source
@@ -660,6 +702,8 @@ class LogsPane(Vertical):
 
     def watch_paused(self, paused: bool) -> None:
         if paused:
+            if self._pending and self.is_mounted:  # arrived before the key: shown
+                self._draw_pending()
             last = self.view.lines[-1].seq if self.view.lines else 0
             self._pause_seq = last
             self.new_while_paused = 0
