@@ -151,9 +151,8 @@ def test_body_chunks_reads_what_is_there() -> None:
 def test_read_ahead_hands_over_every_byte_in_order_and_the_error_at_the_end(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Small reads stay in the caller's thread; after a backlog-sized one a helper reads
-    ahead, and what it read comes joined, in order, then the error that ended the read."""
+    ahead, and what it read comes in order, then the error that ended the read."""
     import threading
-    import time
 
     monkeypatch.setattr(logs_mod, "READ_AHEAD_PAUSE", 0.0)
 
@@ -174,14 +173,12 @@ def test_read_ahead_hands_over_every_byte_in_order_and_the_error_at_the_end(
     with pytest.raises(ConnectionResetError):
         for data in _read_ahead(chunks(), "c"):
             got.append(data)
-            time.sleep(0.005)  # handling is slower than reading: reads pile up meanwhile
     me = threading.current_thread().name
     assert readers[:4] == [me] * 4 and set(readers[4:]) == {"read-ahead:c"}
     expected = b"".join([f"small {i};".encode() for i in range(3)]
                         + [b"x" * logs_mod.BACKLOG_BYTES]
                         + [f"line {i};".encode() for i in range(2000)])
     assert b"".join(got) == expected
-    assert len(got) < 4 + 2000  # the helper's small reads were joined
 
 
 def test_read_ahead_stops_its_helper_when_the_reader_stops(monkeypatch: pytest.MonkeyPatch
@@ -207,6 +204,87 @@ def test_read_ahead_stops_its_helper_when_the_reader_stops(monkeypatch: pytest.M
     helper.join(timeout=5)
     assert not helper.is_alive()
     assert read < 20  # bounded: it stopped at the limit, it did not read on
+
+
+class _Reads:
+    """A connection whose ``read1`` hands out given pieces, like a socket would; a read
+    after the last piece would block forever on a kept-alive connection, so it fails."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = list(pieces)
+
+    def read1(self, size: int) -> bytes:
+        assert self.pieces, "read past the end of the response: a real one would hang"
+        return self.pieces.pop(0)
+
+
+def _chunked_log(lines: list[tuple[int, str, bytes]], *, pack: int = 1) -> bytes:
+    """Docker's log stream as dockerd sends it: a frame per line, ``pack`` frames per HTTP
+    chunk, 16 KB frames for long lines (the last one ending in a newline)."""
+    frames: list[bytes] = []
+    for stream, stamp, text in lines:
+        payload = stamp.encode() + b" " + text + b"\n"
+        parts = [payload[i:i + 16_384] for i in range(0, len(payload), 16_384)]
+        frames += [bytes([stream, 0, 0, 0]) + len(p).to_bytes(4, "big") + p for p in parts]
+    chunks = [b"".join(frames[i:i + pack]) for i in range(0, len(frames), pack)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+def _rows_of(blocks: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    rows: list[tuple[str, str]] = []
+    for block in blocks:
+        if isinstance(block, tuple):
+            rows += zip(block[0], block[1], strict=True)
+        else:
+            rows += [tuple(r.decode("utf-8", "replace").split(" ", 1)) for r in block]
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_fast_frames_read_what_the_general_decoders_read(seed: int) -> None:
+    """The C-speed splitter and the general decoders give the same lines, whatever the
+    read boundaries; the odd shapes (two frames in a chunk, a 40 KB line, a CRLF line,
+    invalid UTF-8, a line that looks like a chunk end) pass to the general decoders."""
+    import random
+
+    rng = random.Random(seed)
+    texts = [b"plain", "caf\u00e9 \u2603".encode(), b"bad \xff\xfe utf8", b"crlf\r",
+             b"looks like 0\r\n\r", b"tab\tand \x1b[2J", b"", b"x" * 300]
+    odd = rng.random() < 0.3
+    if odd:
+        texts.append(b"y" * 40_000)
+    lines = [(rng.choice((1, 2)), f"2026-11-24T12:00:{i % 60:02d}.{rng.randrange(10**9):09d}"
+              .rstrip("0") + "Z", rng.choice(texts)) for i in range(rng.randrange(1, 400))]
+    body = _chunked_log(lines, pack=2 if rng.random() < 0.2 else 1)
+    cuts = sorted(rng.sample(range(1, len(body)), min(len(body) - 1, rng.randrange(0, 40))))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+
+    def response(pieces: list[bytes]) -> SimpleNamespace:
+        return SimpleNamespace(raw=SimpleNamespace(chunked=True, _fp=SimpleNamespace(
+            fp=_Reads(pieces))))
+
+    fast = list(logs_mod._log_blocks(response(pieces), DockerLogDecoder(False)))
+    decoder = DockerLogDecoder(False)
+    reference = decoder.feed(b"".join(_body_chunks(response([body])))) + decoder.flush()
+    assert _rows_of(fast) == _rows_of([reference])
+    assert len(_rows_of(fast)) == len(lines)
+
+
+def test_fast_frames_do_the_common_reads_and_stop_at_the_last_chunk() -> None:
+    lines = [(1, f"2026-11-24T12:00:00.{i:09d}Z", f"line {i}".encode()) for i in range(1, 500)]
+    body = _chunked_log(lines)
+    fast = logs_mod._FastFrames(logs_mod.MAX_LINE_BYTES)
+    half = len(body) // 2
+    first, second = fast.feed(body[:half]), fast.feed(body[half:] + b"NOT THE BODY")
+    assert first is not None and second is None  # bytes after the last chunk: not vouched
+    fast = logs_mod._FastFrames(logs_mod.MAX_LINE_BYTES)
+    first, second = fast.feed(body[:half]), fast.feed(body[half:])
+    assert first is not None and second is not None and fast.done
+    fast = logs_mod._FastFrames(logs_mod.MAX_LINE_BYTES)  # the last chunk in a read alone
+    assert fast.feed(body[:-5]) is not None and not fast.done
+    assert fast.feed(body[-5:]) == ([], []) and fast.done
+    assert first[1] + second[1] == [f"line {i}" for i in range(1, 500)]
+    assert first[0][0] == "2026-11-24T12:00:00.000000001Z"
 
 
 def test_clock_parses_docker_stamps() -> None:
@@ -448,3 +526,16 @@ def test_redaction_is_linear_on_hostile_lines() -> None:
     redact(hostile)
     redact("a" * 16_000 + "'" + "b" * 16_000)
     assert time.perf_counter() - start < 0.5
+
+
+def test_tune_gc_collects_young_objects_less_often() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        logs_mod.tune_gc()
+        assert gc.get_threshold() == (logs_mod.GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
