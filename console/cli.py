@@ -92,8 +92,10 @@ def _dispatch(argv: Sequence[str] | None) -> int:
 
 
 def run_tui(config: object) -> int:
+    from console.engine.logs import tune_gc
     from console.ui.app import OpsConsoleApp
 
+    tune_gc()
     app = OpsConsoleApp(config)
     app.run()
     return app.return_code or EXIT_OK

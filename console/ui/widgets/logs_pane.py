@@ -51,7 +51,8 @@ SOURCE_MIN, SOURCE_MAX = 16, 24  # the server/source column: a fifth of the pane
 RULE_WIDTH = 12
 STAMP_SLACK_S = 2.0  # a line's own leading time this close to its parsed time is redundant
 SPARK_MINUTES = 30
-FRAME_S = 0.25  # during a flood, new lines are drawn at most this often
+FRAME_S = 0.25  # new lines are drawn at most this often
+FLOOD_FRAME_S = 0.5  # ... and this often once a frame brings more than a screenful
 COUNT_WINDOW_S = 900
 REFILTER_DELAY = 0.15
 
@@ -219,8 +220,7 @@ class LogView(ScrollView, can_focus=True):
         self.lines.extend(lines)
         excess = len(self.lines) - keep
         if excess > keep // 4:  # trim in steps: deleting from a list front is O(n)
-            del self.lines[:excess]
-            self._cache.clear()
+            del self.lines[:excess]  # (the row cache is keyed by seq: it stays right)
             if self.cursor is not None:
                 self.cursor = max(self.cursor - excess, 0)
             if self.cursor is None or self.scroll_y > 0:
@@ -414,6 +414,7 @@ class LogsPane(Vertical):
         self._pending: list[LogLine] = []
         self._draw_timer: Any = None
         self._drawn_at = 0.0
+        self._frame_s = FRAME_S
 
     # -- layout ------------------------------------------------------------------------
 
@@ -496,12 +497,13 @@ class LogsPane(Vertical):
 
     def _draw_soon(self) -> None:
         """Show the pending lines now, or at the next frame if one was drawn under
-        ``FRAME_S`` ago. A line after a quiet spell shows at once; a flood is drawn a few
-        times a second, where a repaint per engine batch kept the loop busy painting rows
+        ``FRAME_S`` ago (``FLOOD_FRAME_S`` when the last frame brought more rows than the
+        pane shows). A line after a quiet spell shows at once; a flood is drawn twice a
+        second, where a repaint per engine batch kept the loop busy painting rows
         nobody can read and slowed the ingest itself (the GIL is shared)."""
         if self._draw_timer is not None:
             return
-        wait = self._drawn_at + FRAME_S - time.monotonic()
+        wait = self._drawn_at + self._frame_s - time.monotonic()
         if wait <= 0:
             self._draw_pending()
         else:
@@ -520,6 +522,8 @@ class LogsPane(Vertical):
             self._draw_timer = None
         self._drawn_at = time.monotonic()
         pending, self._pending = self._pending, []
+        flood = len(pending) > max(self.view.size.height, 1)
+        self._frame_s = FLOOD_FRAME_S if flood else FRAME_S
         self.view.append(pending, self._keep())
         self._update_status()
         if self._counts_dirty:
