@@ -233,3 +233,22 @@ def test_rewrite_runs_on_triggered_lines_before_matching() -> None:
 
 def test_module_does_not_import_ui() -> None:
     assert "textual" not in repr(vars(rules_mod).keys())
+
+
+def test_one_rule_set_classifies_from_many_threads_at_once() -> None:
+    """Reader threads of one server share its RuleSet, and so its Hyperscan database: each
+    scan needs scratch space of its own, or Hyperscan refuses ("scratch in use")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rs = RuleSet.default()
+    block = [f"line {i} [AUTH] Login failed: invalid password for u{i}" if i % 3 else
+             f"GET /api/{i} 200" for i in range(3000)]
+    expected = [(i, r.name) for i, r in rs.classify_lines(list(block))]
+
+    def classify(_: int) -> list[tuple[int, str]]:
+        return [(i, r.name) for i, r in rs.classify_lines(list(block))]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(classify, range(64)))
+    assert all(result == expected for result in results)
+    assert len(expected) == 2000
