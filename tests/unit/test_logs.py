@@ -151,34 +151,35 @@ def test_body_chunks_reads_what_is_there() -> None:
 def test_read_ahead_hands_over_every_byte_in_order_and_the_error_at_the_end(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Small reads stay in the caller's thread; after a backlog-sized one a helper reads
-    ahead, and what it read comes in order, then the error that ended the read."""
+    ahead until it has caught up (a small read, CAUGHT_UP_S after the last large one),
+    then the caller reads again, until the next backlog. Everything comes in order, then
+    the error that ended the read."""
     import threading
+    import time
 
     monkeypatch.setattr(logs_mod, "READ_AHEAD_PAUSE", 0.0)
-
+    monkeypatch.setattr(logs_mod, "CAUGHT_UP_S", 0.2)
     readers: list[str] = []
+    big = b"x" * logs_mod.BACKLOG_BYTES
+    items = ([f"small {i};".encode() for i in range(3)] + [big]
+             + [b"burst;", big, b"burst;", b"quiet;"] + [f"line {i};".encode() for i in range(5)]
+             + [big] + [f"tail {i};".encode() for i in range(5)])
 
     def chunks():  # type: ignore[no-untyped-def]
-        for i in range(3):
+        for item in items:
+            if item == b"quiet;":
+                time.sleep(0.3)  # the flood is over: the next read is small and late
             readers.append(threading.current_thread().name)
-            yield f"small {i};".encode()
-        readers.append(threading.current_thread().name)
-        yield b"x" * logs_mod.BACKLOG_BYTES
-        for i in range(2000):
-            readers.append(threading.current_thread().name)
-            yield f"line {i};".encode()
+            yield item
         raise ConnectionResetError("link dropped")
 
     got: list[bytes] = []
     with pytest.raises(ConnectionResetError):
         for data in _read_ahead(chunks(), "c"):
             got.append(data)
-    me = threading.current_thread().name
-    assert readers[:4] == [me] * 4 and set(readers[4:]) == {"read-ahead:c"}
-    expected = b"".join([f"small {i};".encode() for i in range(3)]
-                        + [b"x" * logs_mod.BACKLOG_BYTES]
-                        + [f"line {i};".encode() for i in range(2000)])
-    assert b"".join(got) == expected
+    me, helper = threading.current_thread().name, "read-ahead:c"
+    assert readers == [me] * 4 + [helper] * 4 + [me] * 6 + [helper] * 5
+    assert got == items
 
 
 def test_read_ahead_stops_its_helper_when_the_reader_stops(monkeypatch: pytest.MonkeyPatch
