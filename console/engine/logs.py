@@ -25,10 +25,13 @@ lines whose timestamps are slightly out of order (stdout vs stderr) are never lo
 
 Reading fast, and staying bounded
 ---------------------------------
-The reader thread takes whatever the socket has (``read1``), decodes the HTTP chunking and
-Docker's stream frames itself, and handles that whole batch at once: one decode, one
-classification pass (``RuleSet.classify``, which also redacts), one lock. A line longer
-than ``MAX_LINE_BYTES`` is cut at ingest with a visible marker, so a 1 MB line costs 16 KB.
+The reader thread takes whatever the socket has (``read1``) and handles that whole batch at
+once: one split of the HTTP chunks, Docker's frames and the stamps (``_FastFrames``, one
+regular expression, checked by sums; anything unusual goes to ``_Dechunker`` and
+``DockerLogDecoder``), one classification pass (``RuleSet.classify``, which also redacts),
+one lock. During a backlog a helper thread reads ahead (``_read_ahead``) so that dockerd
+never waits on a full socket while lines are classified. A line longer than
+``MAX_LINE_BYTES`` is cut at ingest with a visible marker, so a 1 MB line costs 16 KB.
 Each source keeps a ``deque(maxlen=buffer_lines)``. Subscribers get coalesced ``LogBatch``es
 at most every ``flush_interval`` seconds; a line that left its ring buffer before it could be
 delivered is *counted* (``LogBatch.skipped``), never dropped silently. Auth events are kept
