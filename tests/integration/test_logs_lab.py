@@ -247,6 +247,62 @@ async def test_host_file_follows_over_ssh_through_rotation_and_truncation(
         await host.close()
 
 
+async def test_host_file_resumes_at_its_byte_after_the_ssh_link_drops(
+        lab: Any, tmp_path: Any) -> None:
+    """sshd killed while a file is followed: lines written during the outage are read
+    after it, from the byte where the follow stopped, none twice. A file rotated during an
+    outage cannot be resumed (the lines between the last read and the rotation are in a
+    file whose name is unknown): the source says lines may be missing, and follows on."""
+    path = str(tmp_path / "auth.log")
+    open(path, "w").close()
+    config = lab.load_config()
+    alpha = next(s for s in config.servers if s.name == "alpha")
+    alpha = dataclasses.replace(alpha, logs=LogsConfig(containers=(), files=(path,)))
+    config = dataclasses.replace(config, servers=(alpha,))
+    host = make_host(alpha)
+    await host.start()
+    service = LogService(config, {"alpha": host}, containers=NoContainers())
+    tag = secrets.token_hex(3)
+
+    def ours() -> list[int]:
+        return [int(line.text.split("file line ")[1][:5]) for line in service.buffered()
+                if f"tag={tag} " in line.text]
+
+    def state() -> tuple[str, str]:
+        source = service.sources()[0]
+        return source.state, source.detail
+
+    try:
+        await service.start()
+        assert await wait_for(lambda: following(service, {path}), 30), service.sources()
+        await asyncio.sleep(0.5)  # tail has opened the file
+        _append(path, 1, 101, tag)
+        assert await wait_for(lambda: len(ours()) >= 100, 10), ours()[-3:]
+        with lab.sshd_stopped("alpha"):
+            assert await wait_for(lambda: state()[0] == "lost", 20), state()
+            _append(path, 101, 151, tag)  # written while nobody can read it
+        assert await wait_for(lambda: len(ours()) >= 150, 60), (state(), ours()[-3:])
+        await asyncio.sleep(0.5)
+        assert ours() == list(range(1, 151))
+        assert state() == ("following", "")
+
+        with lab.sshd_stopped("alpha"):
+            assert await wait_for(lambda: state()[0] == "lost", 20), state()
+            os.rename(path, path + ".1")
+            _append(path, 151, 161, tag)
+        assert await wait_for(lambda: state()[0] == "following", 60), state()
+        assert "lines may be missing" in state()[1]
+        await asyncio.sleep(0.5)  # tail has opened the new file
+        _append(path, 161, 171, tag)
+        assert await wait_for(lambda: 170 in ours(), 15), (state(), ours()[-3:])
+        await asyncio.sleep(0.5)
+        assert ours()[:150] == list(range(1, 151)) and ours()[-10:] == list(range(161, 171))
+        assert len(ours()) == len(set(ours()))  # nothing twice
+    finally:
+        await service.stop()
+        await host.close()
+
+
 async def test_docker_follow_resumes_after_the_ssh_link_drops(lab_clean: Any) -> None:
     """sshd killed mid-flood (its sessions die, the docker socket forward with them) and
     started again: the follow resumes from the last timestamp, numbered lines complete."""
