@@ -1222,7 +1222,8 @@ class _ContainerReader:
     def __iter__(self) -> Iterator[None]:
         blocks = _log_blocks(self._response, self._decoder)
         for block in _read_ahead(blocks, self.src.name, _block_bytes):
-            for start in range(0, len(block[-1]), SLICE):
+            count = len(block[1]) if isinstance(block, tuple) else len(block)
+            for start in range(0, count, SLICE):
                 piece = slice(start, start + SLICE)
                 if isinstance(block, tuple):
                     self._handle_rows(block[0][piece], block[1][piece])

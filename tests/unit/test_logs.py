@@ -271,6 +271,31 @@ def test_fast_frames_read_what_the_general_decoders_read(seed: int) -> None:
     assert len(_rows_of(fast)) == len(lines)
 
 
+@pytest.mark.parametrize("tty", [False, True])
+def test_a_container_read_ingests_every_line_of_every_block(tty: bool) -> None:
+    """Through ``_ContainerReader`` itself, the fast blocks (stamps, texts) and the general
+    decoders' records (a TTY stream) are both handled whole, in slices: 1,000 lines of
+    different lengths, one an empty line, all ingested once, in order."""
+    service = LogService(Config(ConsoleSettings(), (ServerConfig(name="alpha"),)),
+                         {"alpha": SimpleNamespace()}, containers=FakeContainers())
+    src = service._source("alpha", "c", "container")
+    texts = [f"line {i} " + "x" * (i % 50) if i % 97 else "" for i in range(1, 1001)]
+    stamps = [f"2026-11-24T12:00:00.{i:09d}Z" for i in range(1, 1001)]
+    if tty:
+        body = b"".join(f"{s} {t}\r\n".encode() for s, t in zip(stamps, texts, strict=True))
+        body = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 5000]), body[i:i + 5000])
+                        for i in range(0, len(body), 5000)) + b"0\r\n\r\n"
+    else:
+        body = _chunked_log([(1, s, t.encode()) for s, t in zip(stamps, texts, strict=True)])
+    reader = logs_mod._ContainerReader(service, src, api=None, follow=False, window_s=60)
+    reader._response = SimpleNamespace(raw=SimpleNamespace(chunked=True, _fp=SimpleNamespace(
+        fp=_Reads([body[i:i + 70_000] for i in range(0, len(body), 70_000)]))))
+    reader._decoder = DockerLogDecoder(tty)
+    for _ in reader:
+        pass
+    assert [line.text for line in service.buffered()] == texts
+
+
 def test_fast_frames_do_the_common_reads_and_stop_at_the_last_chunk() -> None:
     lines = [(1, f"2026-11-24T12:00:00.{i:09d}Z", f"line {i}".encode()) for i in range(1, 500)]
     body = _chunked_log(lines)
