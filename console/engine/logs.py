@@ -1251,7 +1251,13 @@ class _ContainerReader:
         """Rows already split into Docker's UTC stamps and texts."""
         if not stamps:
             return
-        times = list(map(datetime.fromisoformat, stamps))
+        try:
+            times = list(map(datetime.fromisoformat, stamps))
+        except ValueError:  # digits in the shape of a stamp, not a date: row by row
+            ns_list, times, texts = self._split([f"{s} {t}" for s, t in zip(stamps, texts,
+                                                                          strict=True)])
+            self._store(times, texts, ns_list.__getitem__)
+            return
         nanos = self._clock.nanos
         self._store(times, texts, lambda i: nanos(stamps[i]))
 

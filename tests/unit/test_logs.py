@@ -296,6 +296,20 @@ def test_a_container_read_ingests_every_line_of_every_block(tty: bool) -> None:
     assert [line.text for line in service.buffered()] == texts
 
 
+def test_a_stamp_that_is_no_date_keeps_its_line() -> None:
+    """Docker never sends one, but a stamp-shaped string that is no date (month 13) must
+    not stop the reader: the row is kept, with the time of the row before it."""
+    service = LogService(Config(ConsoleSettings(), (ServerConfig(name="alpha"),)),
+                         {"alpha": SimpleNamespace()}, containers=FakeContainers())
+    src = service._source("alpha", "c", "container")
+    reader = logs_mod._ContainerReader(service, src, api=None, follow=False, window_s=60)
+    reader._decoder = DockerLogDecoder(False)
+    reader._handle_rows(["2026-11-24T12:00:00.5Z", "2026-13-45T12:00:00Z"], ["ok", "odd"])
+    lines = service.buffered()
+    assert [line.text for line in lines] == ["ok", "2026-13-45T12:00:00Z odd"]
+    assert lines[1].time == lines[0].time
+
+
 def test_fast_frames_do_the_common_reads_and_stop_at_the_last_chunk() -> None:
     lines = [(1, f"2026-11-24T12:00:00.{i:09d}Z", f"line {i}".encode()) for i in range(1, 500)]
     body = _chunked_log(lines)
