@@ -165,6 +165,8 @@ async def test_pause_counts_new_lines_and_resume_shows_them() -> None:
         await settle(pilot)
         assert len(rows(app)) == 1
         assert "paused — 5 new" in str(app.query_one("#logs-status").render())
+        counts = str(app.query_one("#logs-counts").render())
+        assert "jwt_expired 6" in counts, counts  # counts go on while the view stands still
         pane.toggle_pause()
         await settle(pilot)
         assert len(rows(app)) == 6 and pane.skipped == 0

@@ -485,9 +485,11 @@ class LogsPane(Vertical):
             self._counts_dirty = True
         if self.filter is not None:
             lines = [line for line in lines if self.filter.search(_haystack(line))]
-        if self.paused:
+        if self.paused:  # the view stands still; the status and the counts do not
             self.new_while_paused += len(lines)
             self._update_status()
+            if self._counts_dirty:
+                self._update_counts()
             return
         self._pending.extend(lines)
         excess = len(self._pending) - self._keep()
