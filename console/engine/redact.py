@@ -25,12 +25,14 @@ REDACTED = "[redacted]"
 
 TRIGGERS: tuple[str, ...] = (
     "eyj", "pass", "pwd", "secret", "token", "bearer", "basic ", "api_key", "api-key",
-    "apikey", "private_key", "private-key", "credential", "cookie", "://",
+    "apikey", "private_key", "private-key", "privatekey", "credential", "cookie", "://",
 )
 
 _KEY = r"(?:pass|pwd|secret|token|api[_-]?key|private[_-]?key|credential|cookie)"
 _KEYS = ("pass", "pwd", "secret", "token", "key", "credential", "cookie")
-_COLON_KEYS = ("password", "passwd", "pwd", "secret")
+# where a match of _KEY can start: "api" and "private" begin api_key and private-key
+_KEY_STARTS = ("pass", "pwd", "secret", "token", "api", "private", "credential", "cookie")
+_COLON_KEYS = ("password", "passwd", "pwd", "secret", "api", "private")  # where _COLON starts
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{12,}")
@@ -46,8 +48,10 @@ _QUOTED_KEY = re.compile(
 _ASSIGNED = re.compile(
     r"(?i)(" + _KEY + r"[\w.-]{0,64}\s*=\s*)(?:\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)"
 )
-# password: x (YAML-ish); not "token:", which starts many auth error messages
-_COLON = re.compile(r"(?i)((?:password|passwd|pwd|secret)\s*:\s+)[^\s,;]+")
+# password: x (YAML-ish), X-Api-Key: x (a header); not "token:", which starts many auth
+# error messages
+_COLON_KEY = r"(?:password|passwd|pwd|secret|api[_-]?key|private[_-]?key)"
+_COLON = re.compile(r"(?i)(" + _COLON_KEY + r"\s*:\s+)[^\s,;]+")
 
 # Cheap necessary conditions for the two keyed patterns, run on the lowered line without
 # (?i) (so ``re`` can skip ahead on the first characters): every match of ``_ASSIGNED``
@@ -55,7 +59,7 @@ _COLON = re.compile(r"(?i)((?:password|passwd|pwd|secret)\s*:\s+)[^\s,;]+")
 # of ``_COLON`` one of ``_COLON_HINT``. ``[AUTH] Login failed: invalid password for x``
 # fails both at C speed, so the common auth line costs no Python-level key walk.
 _ASSIGNED_HINT = re.compile(r"(?:pass|pwd|secret|token|key|credential|cookie)[\w.-]{0,64}\s*=")
-_COLON_HINT = re.compile(r"(?:password|passwd|pwd|secret)\s*:\s+[^\s,;]")
+_COLON_HINT = re.compile(_COLON_KEY + r"\s*:\s+[^\s,;]")
 
 
 def redact_line(line: str, lowered: str | None = None) -> str:
@@ -81,7 +85,7 @@ def redact_line(line: str, lowered: str | None = None) -> str:
         line = _QUOTED_KEY.sub(
             lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}\"{REDACTED}\"", line)
     if keyed and "=" in line and (not hints or _ASSIGNED_HINT.search(lowered)):
-        line = _sub_at_keys(_ASSIGNED, line, _KEYS)
+        line = _sub_at_keys(_ASSIGNED, line, _KEY_STARTS)
     if ":" in line and (_COLON_HINT.search(lowered) if hints else
                         any(key in lowered for key in _COLON_KEYS)):
         line = _sub_at_keys(_COLON, line, _COLON_KEYS)

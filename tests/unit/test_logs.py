@@ -532,7 +532,7 @@ def test_export_is_redacted_escaped_and_private(tmp_path) -> None:  # type: igno
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
 
 
-@pytest.mark.parametrize(("raw", "gone"), [
+REDACTED_CASES = [
     ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnop"),
     ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNz"),
     ('{"email": "a@b", "password": "s3cr\\"et"}', "s3cr"),
@@ -542,10 +542,35 @@ def test_export_is_redacted_escaped_and_private(tmp_path) -> None:  # type: igno
     ("GET /reset?token=tok777&x=1 HTTP/1.1", "tok777"),
     ("password: hunter2", "hunter2"),
     ('"client_secret": "cs-123456"', "cs-123456"),
-])
+    # the keys spelled api_key / private-key: the key words start with "api" and "private"
+    ("x api_key = k1-secret-value", "k1-secret-value"),
+    ("X_API_KEY=ak-4242 y", "ak-4242"),
+    ("apikey=ak-4343", "ak-4343"),
+    ("STRIPE_API-KEY=sk_live_77", "sk_live_77"),
+    ("private_key=pk-0001 end", "pk-0001"),
+    ("GET /v1?api_key=q-5555&page=2", "q-5555"),
+    ("privatekey=pk-0002", "pk-0002"),
+    ("X-Api-Key: hk-6161 sent", "hk-6161"),
+    ("private-key:  pk-0003", "pk-0003"),
+]
+
+
+@pytest.mark.parametrize(("raw", "gone"), REDACTED_CASES)
 def test_redaction(raw: str, gone: str) -> None:
     out = redact(raw)
     assert gone not in out and "[redacted" in out
+
+
+@pytest.mark.parametrize(("raw", "gone"), REDACTED_CASES)
+def test_the_log_pipeline_redacts_what_redact_does(raw: str, gone: str) -> None:
+    """Lines reach redaction only through the triggers of the rules' literal scan: a
+    secret whose key has no trigger would be stored as it came."""
+    service = LogService(Config(ConsoleSettings(), (ServerConfig(name="alpha"),)),
+                         {"alpha": SimpleNamespace()}, containers=FakeContainers())
+    service.feed("alpha", "c", ["before", raw, "after"])
+    stored = [line.text for line in service.buffered()]
+    assert stored[0] == "before" and stored[2] == "after"
+    assert gone not in stored[1] and "[redacted" in stored[1]
 
 
 @pytest.mark.parametrize("text", [
