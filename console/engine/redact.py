@@ -26,6 +26,7 @@ REDACTED = "[redacted]"
 TRIGGERS: tuple[str, ...] = (
     "eyj", "pass", "pwd", "secret", "token", "bearer", "basic ", "api_key", "api-key",
     "apikey", "private_key", "private-key", "privatekey", "credential", "cookie", "://",
+    "authorization", "-key",
 )
 
 _KEY = r"(?:pass|pwd|secret|token|api[_-]?key|private[_-]?key|credential|cookie)"
@@ -52,6 +53,13 @@ _ASSIGNED = re.compile(
 # error messages
 _COLON_KEY = r"(?:password|passwd|pwd|secret|api[_-]?key|private[_-]?key)"
 _COLON = re.compile(r"(?i)(" + _COLON_KEY + r"\s*:\s+)[^\s,;]+")
+
+# Request headers as apps and proxies log them. Authorization keeps its scheme word
+# ("Bearer", "Token"); Cookie and Set-Cookie lose every value; X-Api-Key, X-Auth-Token,
+# X-Hub-Secret... their value.
+_AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization\s*:\s*(?:[a-z]+\s+)?)(\S[^\r\n]*)")
+_COOKIE_HEADER = re.compile(r"(?i)\b((?:set-)?cookie\s*:\s*)(\S[^\r\n]*)")
+_X_HEADER = re.compile(r"(?i)\b(x-[a-z0-9-]*(?:token|key|secret)\s*:\s*)(\S+)")
 
 # Cheap necessary conditions for the two keyed patterns, run on the lowered line without
 # (?i) (so ``re`` can skip ahead on the first characters): every match of ``_ASSIGNED``
@@ -89,7 +97,22 @@ def redact_line(line: str, lowered: str | None = None) -> str:
     if ":" in line and (_COLON_HINT.search(lowered) if hints else
                         any(key in lowered for key in _COLON_KEYS)):
         line = _sub_at_keys(_COLON, line, _COLON_KEYS)
+    if ":" in line:
+        if "authorization" in lowered:
+            line = _AUTH_HEADER.sub(_header_value, line)
+        if "cookie" in lowered:
+            line = _COOKIE_HEADER.sub(_header_value, line)
+        if "x-" in lowered:
+            line = _X_HEADER.sub(_header_value, line)
     return line
+
+
+def _header_value(match: re.Match[str]) -> str:
+    """A header's value redacted, unless a pattern above already did (a JWT or a bearer
+    token keeps its own, more telling, marker)."""
+    if REDACTED[:-1] in match.group(2):
+        return match.group(0)
+    return f"{match.group(1)}{REDACTED}"
 
 
 def _sub_at_keys(pattern: re.Pattern[str], line: str, keys: tuple[str, ...]) -> str:

@@ -552,6 +552,13 @@ REDACTED_CASES = [
     ("privatekey=pk-0002", "pk-0002"),
     ("X-Api-Key: hk-6161 sent", "hk-6161"),
     ("private-key:  pk-0003", "pk-0003"),
+    # request headers as apps and proxies log them
+    ("Authorization: Token drf-1234567", "drf-1234567"),
+    ("proxy-authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpw"),
+    ("headers: Cookie: session=sess-8080; csrf=c-1", "sess-8080"),
+    ("Set-Cookie: sid=sid-9090; Path=/; HttpOnly", "sid-9090"),
+    ("x-auth-token: xt-3131 next", "xt-3131"),
+    ("X-Signing-Key: sg-2727", "sg-2727"),
 ]
 
 
@@ -575,6 +582,8 @@ def test_the_log_pipeline_redacts_what_redact_does(raw: str, gone: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "[AUTH] Invalid token: Signature verification failed",
+    "[AUTH] Authorization header missing",
+    "GET /api/v1/contacts 401 (no cookie)",
     "[AUTH] Login failed: Password mismatch for a@b",
     "Basic authentication required",
     "http://example.com/x",
@@ -589,6 +598,7 @@ def test_redaction_is_linear_on_hostile_lines() -> None:
     hostile = "password" + "=" * 16_000 + "token" * 3000
     start = time.perf_counter()
     redact(hostile)
+    redact("authorization: " * 1000 + "cookie:" * 1000 + "x-key: " * 1000)
     redact("a" * 16_000 + "'" + "b" * 16_000)
     assert time.perf_counter() - start < 0.5
 
