@@ -310,7 +310,7 @@ def _small_charset(items: Sequence[tuple[object, object]]) -> frozenset[str] | N
 def literal_masks(per_rule: Sequence[frozenset[str] | None]) -> dict[str, int]:
     """Every literal with the bit mask of the rules (list positions) that need it.
 
-    The automaton looks for all of them in one pass, so no literal is merged into a
+    The scanner looks for all of them in one pass, so no literal is merged into a
     shorter, commoner one: a line's hits give its candidate rules directly, with no
     second look at the line.
     """
