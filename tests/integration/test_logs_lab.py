@@ -21,6 +21,7 @@ from console.engine.fleet import Fleet
 from console.engine.hosts import make_host
 from console.engine.logs import INITIAL_TAIL, LogService
 from console.ui.widgets.logs_pane import LogsPane, LogView
+from tests.fakes import NoContainers
 
 pytestmark = pytest.mark.lab
 
@@ -186,16 +187,6 @@ def _wait_healthy(url: str, timeout: float) -> bool:
     return False
 
 
-class NoContainers:
-    """A ContainerService with nothing listed: the file-source test follows files only."""
-
-    def subscribe(self, callback):  # type: ignore[no-untyped-def]
-        return lambda: None
-
-    def snapshot(self) -> dict:
-        return {}
-
-
 def _append(path: str, start: int, stop: int, tag: str) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         for i in range(start, stop):
@@ -204,47 +195,61 @@ def _append(path: str, start: int, stop: int, tag: str) -> None:
         os.fsync(fh.fileno())
 
 
+class FollowedFile:
+    """An empty ``auth.log`` that alpha's LogService follows (``async with``): numbered
+    lines go in with ``append`` and come back, as their numbers, from ``ours``."""
+
+    def __init__(self, lab: Any, tmp_path: Any) -> None:
+        self.path = str(tmp_path / "auth.log")
+        self.tag = secrets.token_hex(3)
+        config = lab.load_config()
+        alpha = next(s for s in config.servers if s.name == "alpha")
+        alpha = dataclasses.replace(alpha, logs=LogsConfig(containers=(), files=(self.path,)))
+        self.host = make_host(alpha)
+        self.service = LogService(dataclasses.replace(config, servers=(alpha,)),
+                                  {"alpha": self.host}, containers=NoContainers())
+
+    async def __aenter__(self) -> FollowedFile:
+        open(self.path, "w").close()
+        await self.host.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.service.stop()
+        await self.host.close()
+
+    def append(self, start: int, stop: int) -> None:
+        _append(self.path, start, stop, self.tag)
+
+    def ours(self) -> list[int]:
+        return [int(line.text.split("file line ")[1][:5]) for line in self.service.buffered()
+                if f"tag={self.tag} " in line.text]
+
+
 async def test_host_file_follows_over_ssh_through_rotation_and_truncation(
         lab: Any, tmp_path: Any) -> None:
     """tail -F semantics over SSH: a file moved away and recreated (logrotate's create) and
     a file truncated in place (copytruncate) both keep flowing, numbered lines in order,
     none lost, none twice."""
-    path = str(tmp_path / "auth.log")
-    open(path, "w").close()
-    config = lab.load_config()
-    alpha = next(s for s in config.servers if s.name == "alpha")
-    alpha = dataclasses.replace(alpha, logs=LogsConfig(containers=(), files=(path,)))
-    config = dataclasses.replace(config, servers=(alpha,))
-    host = make_host(alpha)
-    await host.start()
-    service = LogService(config, {"alpha": host}, containers=NoContainers())
-    tag = secrets.token_hex(3)
-
-    def ours() -> list[int]:
-        return [int(line.text.split("file line ")[1][:5]) for line in service.buffered()
-                if f"tag={tag} " in line.text]
-
-    try:
+    async with FollowedFile(lab, tmp_path) as followed:
+        path, service, ours = followed.path, followed.service, followed.ours
         await service.start()
         assert await wait_for(lambda: following(service, {path}), 30), service.sources()
         assert service.sources()[0].kind == "file"
         await asyncio.sleep(0.5)  # tail has opened the file
-        _append(path, 1, 101, tag)
+        followed.append(1, 101)
         assert await wait_for(lambda: len(ours()) >= 100, 10), ours()[-3:]
         os.rename(path, path + ".1")  # rotation: moved away, a new file created
-        _append(path, 101, 201, tag)
+        followed.append(101, 201)
         assert await wait_for(lambda: len(ours()) >= 200, 15), ours()[-3:]
         os.truncate(path, 0)  # truncation in place
         await asyncio.sleep(1.5)  # tail notices the size drop before the next writes
-        _append(path, 201, 251, tag)
+        followed.append(201, 251)
         assert await wait_for(lambda: len(ours()) >= 250, 15), ours()[-3:]
         await asyncio.sleep(0.5)
         assert ours() == list(range(1, 251))
         assert all(line.rule == "failed_login" for line in service.buffered())
         assert following(service, {path})
-    finally:
-        await service.stop()
-        await host.close()
 
 
 async def test_host_file_resumes_at_its_byte_after_the_ssh_link_drops(
@@ -253,34 +258,21 @@ async def test_host_file_resumes_at_its_byte_after_the_ssh_link_drops(
     after it, from the byte where the follow stopped, none twice. A file rotated during an
     outage cannot be resumed (the lines between the last read and the rotation are in a
     file whose name is unknown): the source says lines may be missing, and follows on."""
-    path = str(tmp_path / "auth.log")
-    open(path, "w").close()
-    config = lab.load_config()
-    alpha = next(s for s in config.servers if s.name == "alpha")
-    alpha = dataclasses.replace(alpha, logs=LogsConfig(containers=(), files=(path,)))
-    config = dataclasses.replace(config, servers=(alpha,))
-    host = make_host(alpha)
-    await host.start()
-    service = LogService(config, {"alpha": host}, containers=NoContainers())
-    tag = secrets.token_hex(3)
+    async with FollowedFile(lab, tmp_path) as followed:
+        path, service, ours = followed.path, followed.service, followed.ours
 
-    def ours() -> list[int]:
-        return [int(line.text.split("file line ")[1][:5]) for line in service.buffered()
-                if f"tag={tag} " in line.text]
+        def state() -> tuple[str, str]:
+            source = service.sources()[0]
+            return source.state, source.detail
 
-    def state() -> tuple[str, str]:
-        source = service.sources()[0]
-        return source.state, source.detail
-
-    try:
         await service.start()
         assert await wait_for(lambda: following(service, {path}), 30), service.sources()
         await asyncio.sleep(0.5)  # tail has opened the file
-        _append(path, 1, 101, tag)
+        followed.append(1, 101)
         assert await wait_for(lambda: len(ours()) >= 100, 10), ours()[-3:]
         with lab.sshd_stopped("alpha"):
             assert await wait_for(lambda: state()[0] == "lost", 20), state()
-            _append(path, 101, 151, tag)  # written while nobody can read it
+            followed.append(101, 151)  # written while nobody can read it
         assert await wait_for(lambda: len(ours()) >= 150, 60), (state(), ours()[-3:])
         await asyncio.sleep(0.5)
         assert ours() == list(range(1, 151))
@@ -289,18 +281,15 @@ async def test_host_file_resumes_at_its_byte_after_the_ssh_link_drops(
         with lab.sshd_stopped("alpha"):
             assert await wait_for(lambda: state()[0] == "lost", 20), state()
             os.rename(path, path + ".1")
-            _append(path, 151, 161, tag)
+            followed.append(151, 161)
         assert await wait_for(lambda: state()[0] == "following", 60), state()
         assert "lines may be missing" in state()[1]
         await asyncio.sleep(0.5)  # tail has opened the new file
-        _append(path, 161, 171, tag)
+        followed.append(161, 171)
         assert await wait_for(lambda: 170 in ours(), 15), (state(), ours()[-3:])
         await asyncio.sleep(0.5)
         assert ours()[:150] == list(range(1, 151)) and ours()[-10:] == list(range(161, 171))
         assert len(ours()) == len(set(ours()))  # nothing twice
-    finally:
-        await service.stop()
-        await host.close()
 
 
 async def test_docker_follow_resumes_after_the_ssh_link_drops(lab_clean: Any) -> None:

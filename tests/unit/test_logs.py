@@ -29,34 +29,16 @@ from console.engine.logs import (
 )
 from console.engine.redact import redact
 from console.models import LogLine, Severity, utcnow
+from tests.fakes import NoContainers
 
 # --------------------------------------------------------------------------- fakes
-
-
-class FakeContainers:
-    """Stands in for the ContainerService: no servers listed, nothing followed."""
-
-    def subscribe(self, callback):  # type: ignore[no-untyped-def]
-        return lambda: None
-
-    def snapshot(self) -> dict:
-        return {}
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    async def refresh(self) -> None:
-        pass
 
 
 def make_service(buffer_lines: int = 10_000, rules=(), flush: float = 0.01) -> LogService:  # type: ignore[no-untyped-def]
     server = ServerConfig(name="alpha", logs=LogsConfig(buffer_lines=buffer_lines,
                                                         rules=tuple(rules)))
     config = Config(ConsoleSettings(), (server,))
-    return LogService(config, {"alpha": SimpleNamespace()}, containers=FakeContainers(),
+    return LogService(config, {"alpha": SimpleNamespace()}, containers=NoContainers(),
                       flush_interval=flush)
 
 
@@ -276,8 +258,7 @@ def test_a_container_read_ingests_every_line_of_every_block(tty: bool) -> None:
     """Through ``_ContainerReader`` itself, the fast blocks (stamps, texts) and the general
     decoders' records (a TTY stream) are both handled whole, in slices: 1,000 lines of
     different lengths, one an empty line, all ingested once, in order."""
-    service = LogService(Config(ConsoleSettings(), (ServerConfig(name="alpha"),)),
-                         {"alpha": SimpleNamespace()}, containers=FakeContainers())
+    service = make_service()
     src = service._source("alpha", "c", "container")
     texts = [f"line {i} " + "x" * (i % 50) if i % 97 else "" for i in range(1, 1001)]
     stamps = [f"2026-11-24T12:00:00.{i:09d}Z" for i in range(1, 1001)]
@@ -299,8 +280,7 @@ def test_a_container_read_ingests_every_line_of_every_block(tty: bool) -> None:
 def test_a_stamp_that_is_no_date_keeps_its_line() -> None:
     """Docker never sends one, but a stamp-shaped string that is no date (month 13) must
     not stop the reader: the row is kept, with the time of the row before it."""
-    service = LogService(Config(ConsoleSettings(), (ServerConfig(name="alpha"),)),
-                         {"alpha": SimpleNamespace()}, containers=FakeContainers())
+    service = make_service()
     src = service._source("alpha", "c", "container")
     reader = logs_mod._ContainerReader(service, src, api=None, follow=False, window_s=60)
     reader._decoder = DockerLogDecoder(False)
@@ -572,8 +552,7 @@ def test_redaction(raw: str, gone: str) -> None:
 def test_the_log_pipeline_redacts_what_redact_does(raw: str, gone: str) -> None:
     """Lines reach redaction only through the triggers of the rules' literal scan: a
     secret whose key has no trigger would be stored as it came."""
-    service = LogService(Config(ConsoleSettings(), (ServerConfig(name="alpha"),)),
-                         {"alpha": SimpleNamespace()}, containers=FakeContainers())
+    service = make_service()
     service.feed("alpha", "c", ["before", raw, "after"])
     stored = [line.text for line in service.buffered()]
     assert stored[0] == "before" and stored[2] == "after"

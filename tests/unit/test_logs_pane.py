@@ -13,20 +13,7 @@ from console.engine.logs import DockerLogDecoder, LogService
 from console.ui.screens.log_detail import LogDetailScreen
 from console.ui.screens.log_export import ExportScreen
 from console.ui.widgets.logs_pane import LogsPane, LogView, compile_filter
-
-
-class FakeContainers:
-    def subscribe(self, callback):  # type: ignore[no-untyped-def]
-        return lambda: None
-
-    def snapshot(self) -> dict:
-        return {}
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
+from tests.fakes import NoContainers
 
 
 class FakeFleet:
@@ -34,7 +21,7 @@ class FakeFleet:
         server = ServerConfig(name="alpha", logs=LogsConfig(buffer_lines=buffer_lines))
         self.config = Config(ConsoleSettings(), (server,))
         self.logs = LogService(self.config, {"alpha": SimpleNamespace()},
-                               containers=FakeContainers(), flush_interval=0.02)
+                               containers=NoContainers(), flush_interval=0.02)
 
 
 class PaneApp(App[None]):
