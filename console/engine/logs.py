@@ -1328,21 +1328,6 @@ def _raw_reads(response: Any) -> tuple[Iterator[bytes], bool]:
     return iter(functools.partial(fp.read1, READ_SIZE), b""), True
 
 
-def _body_chunks(response: Any) -> Iterator[bytes]:
-    """The response body (chunked coding undone), as it arrives."""
-    reads, chunked = _raw_reads(response)
-    if not chunked:
-        yield from reads
-        return
-    dechunk = _Dechunker()
-    for data in reads:
-        body = dechunk.feed(data)
-        if body:
-            yield body
-        if dechunk.done:
-            return
-
-
 _Block = tuple[list[str], list[str]] | list[bytes]
 
 

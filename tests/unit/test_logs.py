@@ -20,9 +20,9 @@ from console.engine.logs import (
     LineAssembler,
     LogBatch,
     LogService,
-    _body_chunks,
     _Clock,
     _Dechunker,
+    _raw_reads,
     _read_ahead,
     _Source,
     export_lines,
@@ -123,11 +123,17 @@ def test_dechunker() -> None:
         assert out == b"hello world!" and d.done
 
 
-def test_body_chunks_reads_what_is_there() -> None:
+def test_raw_reads_take_what_is_there_and_the_dechunker_stops_at_the_end() -> None:
     body = (b"3\r\nabc\r\n" * 3) + b"0\r\n\r\n" + b"NOT PART OF THE BODY"
     fp = io.BufferedReader(io.BytesIO(body))  # type: ignore[arg-type]
     response = SimpleNamespace(raw=SimpleNamespace(chunked=True, _fp=SimpleNamespace(fp=fp)))
-    assert b"".join(_body_chunks(response)) == b"abcabcabc"
+    reads, chunked = _raw_reads(response)
+    dechunk, parts = _Dechunker(), []
+    for data in reads:
+        parts.append(dechunk.feed(data))
+        if dechunk.done:
+            break
+    assert chunked and b"".join(parts) == b"abcabcabc"
 
 
 def test_read_ahead_hands_over_every_byte_in_order_and_the_error_at_the_end(
@@ -248,7 +254,7 @@ def test_fast_frames_read_what_the_general_decoders_read(seed: int) -> None:
 
     fast = list(logs_mod._log_blocks(response(pieces), DockerLogDecoder(False)))
     decoder = DockerLogDecoder(False)
-    reference = decoder.feed(b"".join(_body_chunks(response([body])))) + decoder.flush()
+    reference = decoder.feed(_Dechunker().feed(body)) + decoder.flush()
     assert _rows_of(fast) == _rows_of([reference])
     assert len(_rows_of(fast)) == len(lines)
 

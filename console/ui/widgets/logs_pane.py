@@ -622,20 +622,28 @@ class LogsPane(Vertical):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "logs-filter":
             event.stop()
-            try:
-                compiled = compile_filter(event.value)
-            except re.error as exc:
-                event.input.add_class("-invalid")
-                self._say(f"invalid regex: {exc}")
+            valid, compiled = self._compile_input(event.input, event.value)
+            if not valid:
                 return
-            event.input.remove_class("-invalid")
-            self._say("")
             self.filter = compiled
             if self._refilter_timer is not None:
                 self._refilter_timer.stop()
             self._refilter_timer = self.set_timer(REFILTER_DELAY, self.rebuild)
         elif event.input.id == "logs-search":
             event.stop()
+
+    def _compile_input(self, box: Input, text: str) -> tuple[bool, re.Pattern[str] | None]:
+        """(valid, pattern) for a filter or search box: an invalid regex marks the box and
+        says why (the pane keeps its previous pattern); None is the empty box."""
+        try:
+            compiled = compile_filter(text)
+        except re.error as exc:
+            box.add_class("-invalid")
+            self._say(f"invalid regex: {exc}")
+            return False, None
+        box.remove_class("-invalid")
+        self._say("")
+        return True, compiled
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -644,14 +652,10 @@ class LogsPane(Vertical):
                 self._close_input(event.input)
                 self.rebuild()
         elif event.input.id == "logs-search":
-            try:
-                self.view.search = compile_filter(event.value)
-            except re.error as exc:
-                event.input.add_class("-invalid")
-                self._say(f"invalid regex: {exc}")
+            valid, compiled = self._compile_input(event.input, event.value)
+            if not valid:
                 return
-            event.input.remove_class("-invalid")
-            self._say("")
+            self.view.search = compiled
             self._close_input(event.input)
             self.view.clear_styles()
             self.action_search_next(-1 if self.view.cursor is None else 1)
