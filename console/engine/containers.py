@@ -31,6 +31,14 @@ from console.config import Config, ServerConfig
 from console.engine import dockerapi
 from console.engine.host_api import Host
 from console.engine.listeners import Listeners
+from console.engine.shared import (
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_SERVICE_LABEL,
+    REFRESH_CONNECT_TIMEOUT,
+    LazyDockerClients,
+    is_not_found,
+    retry_delay,
+)
 from console.models import ConnectionStatus, ContainerInfo, utcnow
 
 __all__ = [
@@ -45,9 +53,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
-COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
-
 # Events that cannot change what the pane shows; re-inspecting on them is wasted work
 # (every `docker exec`, e.g. a migration or a health check, emits three).
 # What changes a row. Asked of the daemon as a filter, so it never sends the rest: a
@@ -58,9 +63,6 @@ WATCHED_EVENTS = ("create", "start", "restart", "stop", "die", "kill", "pause", 
                   "oom", "destroy", "rename", "update", "health_status")
 _IGNORED_ACTION_PREFIXES = ("exec_", "attach", "detach", "resize", "top", "archive-path",
                             "extract-to-dir", "export", "commit", "copy", "create-exec")
-REFRESH_CONNECT_TIMEOUT = 10.0
-RETRY_MIN = 1.0
-RETRY_MAX = 30.0
 RESTART_STOP_TIMEOUT = 10
 
 Callback = Callable[[str], None]
@@ -189,7 +191,7 @@ class _Server:
 # --------------------------------------------------------------------------- service
 
 
-class ContainerService:
+class ContainerService(LazyDockerClients):
     """Live container state of every server, and restart.
 
     ``subscribe(callback)``: ``callback(server_name)`` is called on the event loop whenever
@@ -207,12 +209,6 @@ class ContainerService:
         self._running = False
 
     # -- plumbing ----------------------------------------------------------------------
-
-    @property
-    def clients(self) -> dockerapi.DockerClients:
-        if self._clients is None:
-            self._clients = dockerapi.default_clients()
-        return self._clients
 
     @property
     def servers(self) -> dict[str, _Server]:
@@ -307,7 +303,7 @@ class ContainerService:
 
     async def _supervise(self, st: _Server) -> None:
         """Connect, list, follow; on any failure wait for the host and back off, forever."""
-        delay = RETRY_MIN
+        attempt = 0
         while self._running:
             if not st.host.status.is_up:
                 await st.host_up.wait()
@@ -329,9 +325,9 @@ class ContainerService:
                 self.clients.invalidate(st.host)
                 self._set_unavailable(st, error)
             if asyncio.get_running_loop().time() - started > 60:
-                delay = RETRY_MIN
-            await self._sleep_or_host_change(st, delay)
-            delay = min(delay * 2, RETRY_MAX)
+                attempt = 0
+            await self._sleep_or_host_change(st, retry_delay(attempt))
+            attempt += 1
 
     async def _sleep_or_host_change(self, st: _Server, delay: float) -> None:
         """Back off, but no longer than it takes the host to come back after a loss."""
@@ -382,7 +378,7 @@ class ContainerService:
         try:
             data = await dockerapi.run_blocking(client.api.inspect_container, container_id)
         except Exception as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 return None
             raise
         return container_from_inspect(st.config.name, data)
@@ -474,11 +470,6 @@ class ContainerService:
 
     def _describe(self, st: _Server, exc: BaseException) -> str:
         return dockerapi.describe_docker_error(exc, st.config.docker_socket)
-
-
-def _is_not_found(exc: BaseException) -> bool:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    return status == 404 or type(exc).__name__ == "NotFound"
 
 
 def group_by_project(containers: Iterable[ContainerInfo]) -> dict[str | None, list[ContainerInfo]]:

@@ -43,6 +43,7 @@ from console.engine.host_api import Host, HostUnavailable
 from console.engine.http_transport import ClientPool
 from console.engine.listeners import Listeners
 from console.engine.redact import redact
+from console.engine.shared import CERT_WARN_DAYS, COMPOSE_PROJECT_LABEL, exception_chain
 from console.models import ConnState, HealthResult, utcnow
 
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CERT_WARN_DAYS = 14
 BODY_PREVIEW_BYTES = 2048
 BODY_READ_LIMIT = 64 * 1024  # enough for any health document; more is not parsed
 HISTORY = 30
@@ -433,7 +433,7 @@ def classify_error(exc: BaseException, check: HealthCheck, *, phase: str = "queu
     """``(klass, reason)`` for a request that got no HTTP answer."""
     where = _hostport(check.url)
     origin = f" (from {via})" if via else ""
-    chain = list(_exception_chain(exc))
+    chain = list(exception_chain(exc))
     for item in chain:
         if isinstance(item, HostUnavailable):
             return "unreachable", f"server unreachable: {_clip(str(item) or 'no connection', 200)}"
@@ -517,23 +517,6 @@ def _last_clause(text: str) -> str:
     The tunnel's errors already say where (the reason names the endpoint and the server).
     """
     return text.rsplit(": ", 1)[-1] if " from server " in text else text
-
-
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes and contexts, and the members of exception groups."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        item = stack.pop(0)
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        if isinstance(item, BaseExceptionGroup):
-            stack.extend(item.exceptions)
-        for nxt in (item.__cause__, item.__context__):
-            if nxt is not None:
-                stack.append(nxt)
 
 
 def _text_of(exc: BaseException) -> str:
@@ -763,7 +746,7 @@ def parse_published_ports(rows: Iterable[Mapping[str, Any]],
     found: dict[tuple[str, int], PublishedPort] = {}
     for row in rows:
         labels = row.get("Labels") or {}
-        if project and labels.get("com.docker.compose.project") != project:
+        if project and labels.get(COMPOSE_PROJECT_LABEL) != project:
             continue
         names = row.get("Names") or []
         name = names[0].lstrip("/") if names else str(row.get("Id", "?"))[:12]

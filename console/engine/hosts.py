@@ -52,6 +52,7 @@ import asyncssh
 from console.config import ServerConfig
 from console.engine.host_api import Host, HostUnavailable, StatusListener
 from console.engine.listeners import Listeners
+from console.engine.shared import RETRY_MAX, RETRY_MIN, retry_delay
 from console.models import CommandResult, ConnectionStatus, ConnState, utcnow
 
 __all__ = [
@@ -74,8 +75,8 @@ CONNECT_TIMEOUT = 10.0  # a blackholed address must not hang the first connect
 LOGIN_TIMEOUT = 15.0
 KEEPALIVE_INTERVAL = 5.0  # with COUNT_MAX 2: a dead peer is noticed within ~10-15 s
 KEEPALIVE_COUNT_MAX = 2
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 30.0
+BACKOFF_BASE = RETRY_MIN
+BACKOFF_CAP = RETRY_MAX
 # OpenSSH's MaxSessions defaults to 10 per connection and counts exec channels and the SFTP
 # subsystem (not forwarded sockets). Staying below it means a busy console waits for a free
 # session instead of getting "open failed" from sshd.
@@ -96,7 +97,7 @@ def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACK
     The jitter (+-20 % by default) keeps many hosts that lost the same network link from
     reconnecting in lockstep; the result never exceeds ``cap``.
     """
-    raw = min(cap, base * 2 ** min(max(attempt, 0), 32))
+    raw = retry_delay(attempt, base=base, cap=cap)
     spread = raw * jitter * (2.0 * rand() - 1.0)
     return max(0.0, min(cap, raw + spread))
 

@@ -25,6 +25,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from console.engine.health import KLASS_LABELS, EndpointState, severity
+from console.engine.shared import CERT_WARN_DAYS
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
 from console.ui.widgets.live import LiveTable
@@ -43,7 +44,6 @@ SPARK_WIDTH = 12
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_GAP = "·"
 NO_ENDPOINTS = "no health endpoints configured: add [[servers.health]] to the config"
-CERT_WARN_DAYS = 14
 
 # A severity word -> the state word whose theme colour it borrows (themes.state_style).
 _STYLE_WORD = {"ok": "healthy", "warning": "starting", "error": "unhealthy",
