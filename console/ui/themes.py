@@ -54,8 +54,13 @@ class ThemeError(Exception):
 
 
 def theme_dirs() -> list[Path]:
-    """Where theme files are looked up: the project's ``themes/``, then the user's own."""
-    dirs = [Path(__file__).resolve().parents[2] / "themes"]
+    """Where theme files are looked up: the shipped ones, then the user's own.
+
+    The project's top-level ``themes/`` is reached through ``console/ui/themes``, a link in a
+    checkout and a real folder inside the wheel (package data), so an installed console finds
+    its themes as an editable one does.
+    """
+    dirs = [Path(__file__).resolve().parent / "themes"]
     extra = os.environ.get("OPS_CONSOLE_THEMES")
     if extra:
         dirs.append(Path(extra).expanduser())
