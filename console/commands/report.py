@@ -26,12 +26,40 @@ __all__ = ["md", "render_report", "run_report", "write_report"]
 
 RECENT_EVENTS = 20
 RECENT_ACTIONS = 20
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+# What CommonMark (with GFM tables and strikethrough) reads as syntax anywhere in a line:
+# code spans, emphasis and strikethrough runs, link and image openers, table cell breaks.
+_INLINE = re.compile(r"[`*~\[|]")
+# A backslash is an escape only before ASCII punctuation; elsewhere it is a plain character.
+_BACKSLASH = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
+# ``_`` cannot open or close emphasis between two letters or digits (JWT_SECRET, crm_dbdata).
+_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+# ``<`` opens raw HTML or an autolink only before a letter, ``/``, ``!`` or ``?``.
+_ANGLE = re.compile(r"<(?=[A-Za-z/!?])")
+# ``&`` is syntax only where it starts an entity or numeric character reference.
+_ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]*;)")
+# A value may start a block (a list item's text is one): a heading, a quote, a list item or
+# a thematic break. Only its first marker needs the escape.
+_BLOCK_START = re.compile(r"^( {0,3})(>|#(?=#{0,5}(?: |$))|[-+](?= |$)|-(?=[- ]*$))")
+_ORDERED_START = re.compile(r"^( {0,3}[0-9]{1,9})([.)])(?= |$)")
+# A run of ``#`` at the end of a heading's text is read as its closing sequence.
+_CLOSING_HASHES = re.compile(r"( )(#+)$")
 
 
 def md(value: Any, max_chars: int = 300) -> str:
-    """Printable, Markdown-inert text for a table cell or a line."""
-    return _MD_SPECIAL.sub(r"\\\1", printable(str(value), max_chars))
+    """Printable text for a Markdown table cell, list item or heading, read literally.
+
+    Only what CommonMark would read as syntax is escaped, where it would read it, so the
+    report stays greppable: ``JWT_SECRET`` and ``(read timeout)`` are written as they are.
+    """
+    text = printable(str(value), max_chars)
+    text = _BACKSLASH.sub(r"\\\\", text)
+    text = _INLINE.sub(lambda m: "\\" + m.group(0), text)
+    text = _UNDERSCORE.sub(r"\\_", text)
+    text = _ANGLE.sub(r"\\<", text)
+    text = _ENTITY.sub(r"\\&", text)
+    text = _BLOCK_START.sub(r"\1\\\2", text, count=1)
+    text = _ORDERED_START.sub(r"\1\\\2", text, count=1)
+    return _CLOSING_HASHES.sub(lambda m: m.group(1) + "\\#" * len(m.group(2)), text)
 
 
 def run_report(config: Config, args: argparse.Namespace) -> int:
