@@ -1,0 +1,180 @@
+"""Which container a proxy fronts, inferred from what the panes already show.
+
+The console has no proxy configuration to read, so the link from "nginx answers 502" to
+"crm-backend-1 is down" is inferred, strongest evidence first:
+
+1. **The proxy names it.** nginx's error lines carry the upstream (``upstream:
+   "http://backend:8000/api/..."``, ``host not found in upstream "backend:8000"``), Caddy
+   and Traefik theirs (``dial tcp: lookup backend``). A name that is a container's name, its
+   compose service, or ``<project>-<service>-N`` is that container.
+2. **The proxy answers 502/504 and a container near it is down.** A health endpoint whose
+   class is ``proxy_bad_gateway`` or ``proxy_gateway_timeout`` (or proxy upstream lines that
+   name only an address, which a stopped container no longer has) says *some* backend is
+   gone. The candidates are the stopped app containers of the compose project of a running
+   proxy container on that server; when the proxy is not a container the console sees (nginx
+   on the host, its error log followed as a file), every stopped app container of the
+   server is a candidate.
+
+Never candidates: proxies themselves; databases, caches and brokers (their loss shows as
+the backend's dependency failure, not as a 502); one-shot jobs (``migrate``, ``init``,
+``seed``...). A stopped container with no proxy 502/504 on its server and no upstream line
+naming it is not "behind a proxy" at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from console.engine.diagnosis.logscan import UpstreamFailure, upstream_failure
+from console.engine.diagnosis.model import Endpoint, ServerInput
+from console.models import ContainerInfo, LogLine
+
+__all__ = [
+    "BAD_GATEWAY_CLASSES",
+    "DOWN_STATES",
+    "Fronting",
+    "UpstreamLine",
+    "fronted_backends",
+    "is_dependency",
+    "is_proxy",
+    "match_container",
+    "upstream_lines",
+]
+
+BAD_GATEWAY_CLASSES = frozenset({"proxy_bad_gateway", "proxy_gateway_timeout"})
+DOWN_STATES = frozenset({"exited", "dead", "created", "paused", "restarting"})
+
+_PROXY_WORDS = ("nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "varnish",
+                "httpd", "apache", "proxy", "tengine", "angie")
+_DEPENDENCY_WORDS = ("postgres", "postgis", "mysql", "mariadb", "redis", "valkey", "mongo",
+                     "rabbitmq", "memcached", "elasticsearch", "opensearch", "kafka",
+                     "zookeeper", "nats", "qdrant", "minio", "etcd")
+_JOB_WORDS = ("migrat", "init", "seed", "setup", "bootstrap", "backup", "cron", "job",
+              "certbot")
+_IP = re.compile(r"^[\d.]+$|^[0-9a-f:]+$")
+
+
+def _words(info: ContainerInfo) -> str:
+    image = info.image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    return f"{info.name} {info.service or ''} {image}".lower()
+
+
+def is_proxy(info: ContainerInfo) -> bool:
+    """A reverse proxy, judged by image, service and container name."""
+    return any(word in _words(info) for word in _PROXY_WORDS)
+
+
+def is_dependency(info: ContainerInfo) -> bool:
+    """A database, cache or broker: what a backend depends on, not what a proxy fronts."""
+    return any(word in _words(info) for word in _DEPENDENCY_WORDS)
+
+
+def _is_job(info: ContainerInfo) -> bool:
+    name = f"{info.name} {info.service or ''}".lower()
+    return any(word in name for word in _JOB_WORDS)
+
+
+def match_container(containers: Iterable[ContainerInfo], host: str) -> ContainerInfo | None:
+    """The container a host name in a proxy line or URL means, if any.
+
+    Docker's embedded DNS answers a compose service name, a container name and a network
+    alias; the first two are what the console knows.
+    """
+    wanted = host.lower().rstrip(".")
+    if not wanted or _IP.match(wanted):
+        return None
+    found: list[ContainerInfo] = []
+    for info in containers:
+        name = info.name.lower()
+        if name == wanted:
+            return info
+        service = (info.service or "").lower()
+        if service == wanted or re.fullmatch(rf"(?:[\w.-]+[-_])?{re.escape(wanted)}[-_]\d+",
+                                             name):
+            found.append(info)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamLine:
+    """A proxy's line about a failed upstream, with what it names."""
+
+    line: LogLine
+    failure: UpstreamFailure
+
+
+def upstream_lines(server: ServerInput) -> list[UpstreamLine]:
+    """Every proxy upstream failure in the server's recent lines, oldest first."""
+    out: list[UpstreamLine] = []
+    for line in server.log_lines:
+        failure = upstream_failure(line.text)
+        if failure is not None:
+            out.append(UpstreamLine(line, failure))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Fronting:
+    """A stopped container some proxy fronts, and why the console believes it does."""
+
+    backend: ContainerInfo
+    proxy: ContainerInfo | None
+    named_by: tuple[UpstreamLine, ...]  # upstream lines naming it
+    unnamed: tuple[UpstreamLine, ...]  # upstream lines naming only an address or a group
+    endpoints: tuple[Endpoint, ...]  # proxy 502/504 health endpoints on its server
+    how: str  # the inference, in words, for the evidence
+
+    @property
+    def lines(self) -> tuple[UpstreamLine, ...]:
+        return self.named_by + self.unnamed
+
+
+def fronted_backends(server: ServerInput) -> list[Fronting]:
+    """The stopped containers a proxy on ``server`` is failing to reach."""
+    containers = server.containers
+    proxies = [c for c in containers if is_proxy(c) and c.state == "running"]
+    down = [c for c in containers
+            if c.state in DOWN_STATES and not is_proxy(c) and not is_dependency(c)]
+    if not down:
+        return []
+    lines = upstream_lines(server)
+    named: dict[str, list[UpstreamLine]] = {}
+    unnamed: list[UpstreamLine] = []
+    for item in lines:
+        host = item.failure.host
+        target = match_container(containers, host) if host else None
+        if target is None:
+            unnamed.append(item)
+        else:
+            named.setdefault(target.name, []).append(item)
+    gateways = tuple(e for e in server.endpoints if e.klass in BAD_GATEWAY_CLASSES)
+    out: list[Fronting] = []
+    for info in down:
+        by_name = tuple(named.get(info.name, ()))
+        proxy = _proxy_near(info, proxies)
+        if by_name:
+            how = f"{_sources(by_name)} names it as its upstream"
+            out.append(Fronting(info, proxy, by_name, (), gateways, how))
+            continue
+        if not (gateways or unnamed) or _is_job(info):
+            continue
+        if proxies and proxy is None:
+            continue  # the proxies here belong to other projects
+        near = (f"the proxy {proxy.name} of the same compose project" if proxy is not None
+                else "a proxy that is not a container here")
+        how = f"{near} answers 502/504 and {info.name} is down"
+        out.append(Fronting(info, proxy, (), tuple(unnamed), gateways, how))
+    return out
+
+
+def _proxy_near(info: ContainerInfo, proxies: list[ContainerInfo]) -> ContainerInfo | None:
+    for proxy in proxies:
+        if proxy.project is not None and proxy.project == info.project:
+            return proxy
+    return None
+
+
+def _sources(lines: Iterable[UpstreamLine]) -> str:
+    return ", ".join(dict.fromkeys(item.line.source for item in lines))
