@@ -113,9 +113,10 @@ class _Merger:
 
 
 def _merged(into: Finding, other: Finding) -> Finding:
-    """``into`` with ``other``'s new evidence and id; the earlier ``since`` wins."""
-    seen = {(e.pane, e.row, e.text) for e in into.evidence}
-    extra: list[Evidence] = [e for e in other.evidence if (e.pane, e.row, e.text) not in seen]
+    """``into`` with ``other``'s evidence on rows it does not cite yet, and its id; the
+    earlier ``since`` wins."""
+    seen = {(e.pane, e.row) for e in into.evidence}
+    extra: list[Evidence] = [e for e in other.evidence if (e.pane, e.row) not in seen]
     evidence = (*into.evidence, *extra)[:MAX_EVIDENCE]
     related = into.related if other.id in into.related or other.id == into.id \
         else (*into.related, other.id)

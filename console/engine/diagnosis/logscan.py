@@ -118,6 +118,7 @@ _PG_HOSTNAME = re.compile(r'(?:translate host name|host name|hostname|host) "([^
 _NODE = re.compile(r"(?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH) "
                    r"([A-Za-z0-9_.\-]+)(?::(\d+))?")
 _LOOKUP = re.compile(r"lookup ([A-Za-z0-9_.\-]+)(?: on [\d.:]+)?:")
+_IPPORT = re.compile(r"\b((?:\d{1,3}\.){3}\d{1,3}):(\d{2,5})\b")
 _HOSTPORT = re.compile(r"(?<![\w./:@-])([A-Za-z][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*):"
                        r"(\d{2,5})\b(?![:\d])")
 # A service named in words, when the line gives no host: the most specific first.
@@ -159,7 +160,7 @@ def dependency_failure(text: str) -> DependencyFailure | None:
 
 
 def _named_host(text: str) -> tuple[str | None, str | None]:
-    for pattern in (_PG_SERVER, _URL, _NODE, _LOOKUP, _PG_HOSTNAME, _HOSTPORT):
+    for pattern in (_PG_SERVER, _URL, _NODE, _LOOKUP, _PG_HOSTNAME, _IPPORT, _HOSTPORT):
         match = pattern.search(text)
         if match is not None:
             port = match.group(2) if (match.lastindex or 0) >= 2 else None

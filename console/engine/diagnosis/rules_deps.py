@@ -182,7 +182,7 @@ def _words(kind: str | None, dep: str, host: str | None, client: str, is_contain
     """Exactly what to do by hand, for each way a connection fails."""
     if kind == "refused":
         where = "the container runs, so check it listens on that port and on 0.0.0.0" \
-            if is_container else f"start the {dep} service"
+            if is_container else "start what should listen there"
         return (f"Nothing listens at {dep}: {where}, or correct the address {client} is "
                 "configured with (its *_URL setting), then recreate it (R).")
     if kind == "timeout":

@@ -253,11 +253,13 @@ def _backend_down(server: ServerInput, fronting: Fronting, lines: list[LogLine])
     where = f" for {paths[-1]}" if paths else ""
     if not where and fronting.endpoints:
         where = f" for {fronting.endpoints[0].name}"
-    summary = f"{info.name} is {container_state(info)}; {proxy} answers {answer}{where}"
+    summary = f"{info.name} {container_state(info)}; {proxy} answers {answer}{where}"
     evidence = [container_evidence(server.name, info),
                 *(endpoint_evidence(server.name, e) for e in fronting.endpoints),
-                *lines_evidence(server.name, lines, limit=2),
-                Evidence("containers", (server.name, info.name), f"inferred: {fronting.how}")]
+                *lines_evidence(server.name, lines, limit=2)]
+    if fronting.proxy is not None:
+        evidence.append(Evidence("containers", (server.name, fronting.proxy.name),
+                                 f"{fronting.proxy.name} running; inferred: {fronting.how}"))
     if info.state == "paused":
         fix = Fix("manual", info.name, f"Unpause it: docker unpause {info.name}")
     else:

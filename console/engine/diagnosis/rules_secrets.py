@@ -71,8 +71,9 @@ def volume_missing(server: ServerInput, now: datetime) -> list[Candidate]:
         claims: set[Claim] = set()
         users = [server.container(name) for name in volume.used_by]
         evidence += [container_evidence(server.name, c) for c in users if c is not None]
-        if server.login is not None and server.login.klass == "rejected_401":
-            evidence.append(login_evidence(server.name, server.login))
+        login = server.login
+        if login is not None and login.klass == "rejected_401" and login.signature != "invalid":
+            evidence.append(login_evidence(server.name, login))
             claims.add(("login", server.name))
         users_text = ", ".join(volume.used_by) or "the containers that mount it"
         then = (" If there is no backup, recreate them (R) on a new empty volume and run the "
@@ -136,12 +137,11 @@ def _stale(server: ServerInput, container: str, statuses: list[SecretStatus]) ->
         f"{effect}"
     finding = Finding("secret_stale_in_container", severity, server.name, container, summary,
                       tuple(evidence), fix)
-    claims: set[Claim] = {("stale", server.name, container, n) for n in names}
-    claims |= {("secret", server.name, n) for n in names if _only_stale(server, n)}
+    primary = frozenset({("stale", server.name, container, n) for n in names})
+    claims: set[Claim] = {("secret", server.name, n) for n in names if _only_stale(server, n)}
     if effect:
         claims.add(("login", server.name))
-    return Candidate(finding, frozenset({("stale_container", server.name, container)}),
-                     frozenset(claims))
+    return Candidate(finding, primary, frozenset(claims))
 
 
 def _only_stale(server: ServerInput, name: str) -> bool:
