@@ -1,0 +1,362 @@
+"""Each Compose project's configuration on each server, cached until its files change.
+
+``ComposeProjects.project(host, labels)`` gives the ``ProjectModel`` of the project a
+container belongs to. The first call per server detects its Compose; the first call per
+project resolves it: Compose's own ``config`` where the server has Compose (with the files
+read too, to learn which names come from which ``environment:`` or ``env_file:``), else the
+files alone. Later calls ``stat`` the watched files over the host (one command) and return
+the cached model while nothing changed, so the 30-second secret round costs one ``stat``
+per project.
+
+A project that cannot be understood gets a model with ``problems`` (one line each) and
+whatever could still be learnt; other projects are unaffected. Values exist only inside
+``_resolve``'s frame and the objects it clears before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from console.engine.compose.files import ComposeFiles, build_services, load_compose
+from console.engine.compose.labels import ComposeLabels, ProjectKey
+from console.engine.compose.model import ComposeTool, ProjectModel, ProjectProblem, relative_to
+from console.engine.compose.tool import (
+    COMPOSE_TIMEOUT,
+    ComposeAnswer,
+    config_hashes,
+    detect,
+    resolve_config,
+)
+from console.engine.envfile import EnvFile, parse_env
+from console.engine.host_api import Host, HostUnavailable
+from console.engine.secrets import Fingerprinter
+
+__all__ = ["ComposeProjects", "FileSignature"]
+
+log = logging.getLogger(__name__)
+
+COMPOSE_FILE_MAX_BYTES = 512 * 1024
+ENV_FILE_MAX_BYTES = 1024 * 1024
+DETECT_TTL = 300.0
+CONCURRENT_RESOLVES = 2
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+FileSignature = tuple[tuple[str, str], ...]
+"""(path, "size:inode:mtime:ctime" or "absent") per watched file, in order."""
+
+
+@dataclass(slots=True)
+class _Entry:
+    model: ProjectModel
+    signature: FileSignature
+
+
+@dataclass(slots=True)
+class _ServerState:
+    tool: ComposeTool | None = None
+    detected_at: float | None = None
+    precise_stat: bool | None = None
+    entries: dict[ProjectKey, _Entry] = field(default_factory=dict)
+    locks: dict[ProjectKey, asyncio.Lock] = field(default_factory=dict)
+    detect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class ComposeProjects:
+    """Project models per server, refreshed when a watched file's size, inode or mtime moves.
+
+    ``fingerprint`` must be the secret service's own Fingerprinter: the fingerprints in the
+    models are compared with the ones it takes of the running containers.
+    """
+
+    def __init__(self, fingerprint: Fingerprinter, *, timeout: float = COMPOSE_TIMEOUT,
+                 detect_timeout: float = COMPOSE_TIMEOUT, detect_ttl: float = DETECT_TTL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._fingerprint = fingerprint
+        self._timeout = timeout
+        self._detect_timeout = detect_timeout
+        self._detect_ttl = detect_ttl
+        self._clock = clock
+        self._servers: dict[str, _ServerState] = {}
+        self._gate = asyncio.Semaphore(CONCURRENT_RESOLVES)
+
+    def __repr__(self) -> str:
+        return f"ComposeProjects(servers={sorted(self._servers)})"
+
+    def _state(self, host: Host) -> _ServerState:
+        return self._servers.setdefault(host.name, _ServerState())
+
+    # -- reading (no I/O) --------------------------------------------------------------
+
+    def cached(self, server: str) -> dict[ProjectKey, ProjectModel]:
+        """The models last resolved on ``server``; no I/O."""
+        state = self._servers.get(server)
+        return {} if state is None else {k: e.model for k, e in state.entries.items()}
+
+    def forget(self, server: str | None = None) -> None:
+        """Drop cached models (and the detected Compose) of one server or all."""
+        if server is None:
+            self._servers.clear()
+        else:
+            self._servers.pop(server, None)
+
+    # -- resolving ---------------------------------------------------------------------
+
+    async def tool(self, host: Host) -> ComposeTool | None:
+        """The server's Compose, detected at most every ``detect_ttl`` seconds."""
+        state = self._state(host)
+        async with state.detect_lock:
+            now = self._clock()
+            if state.detected_at is None or now - state.detected_at >= self._detect_ttl:
+                state.tool = await detect(host, self._detect_timeout)
+                state.detected_at = now
+            return state.tool
+
+    async def for_containers(self, host: Host, labels: Iterable[Mapping[str, str] | None]
+                             ) -> dict[ProjectKey, ProjectModel]:
+        """The model of every project among these containers' labels (one-off runs and
+        containers without a working directory label are skipped)."""
+        keys: dict[ProjectKey, ComposeLabels] = {}
+        for raw in labels:
+            parsed = ComposeLabels.parse(raw)
+            key = parsed.key() if parsed is not None and not parsed.oneoff else None
+            if parsed is not None and key is not None:
+                keys.setdefault(key, parsed)
+        models = await asyncio.gather(*(self.project(host, keys[k]) for k in keys))
+        return {k: m for k, m in zip(keys, models, strict=True) if m is not None}
+
+    async def project(self, host: Host, labels: ComposeLabels) -> ProjectModel | None:
+        """The project's model, from the cache while its files are unchanged; None when the
+        labels do not say where the project lives."""
+        key = labels.key()
+        if key is None:
+            return None
+        state = self._state(host)
+        lock = state.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            entry = state.entries.get(key)
+            watched = entry.model.watched if entry else _base_files(key)
+            signature = await self._signature(host, watched)
+            if entry is not None and entry.signature == signature:
+                return entry.model
+            async with self._gate:
+                model = await self._resolve(host, key)
+            if model.watched != watched:
+                signature = await self._signature(host, model.watched)
+            state.entries[key] = _Entry(model, signature)
+            return model
+
+    async def _signature(self, host: Host, paths: tuple[str, ...]) -> FileSignature:
+        """One ``stat`` over the host for every watched file (nanosecond mtimes if GNU)."""
+        state = self._state(host)
+        if state.precise_stat is None:
+            probe = await host.run(["stat", "-L", "-c", "%.9Y", "/"], timeout=self._timeout)
+            state.precise_stat = bool(re.fullmatch(rb"\d+\.\d+\s*", probe.stdout))
+        spec = "%s:%i:%.9Y:%.9Z" if state.precise_stat else "%s:%i:%Y:%Z"
+        try:
+            result = await host.run(["stat", "-L", "-c", f"%n\t{spec}", "--", *paths],
+                                    timeout=self._timeout)
+        except TimeoutError:
+            return tuple((p, "unknown") for p in paths)
+        seen: dict[str, str] = {}
+        for line in result.stdout.decode("utf-8", "surrogateescape").splitlines():
+            path, sep, data = line.rpartition("\t")
+            if sep:
+                seen[path] = data
+        return tuple((p, seen.get(p, "absent")) for p in paths)
+
+    async def _resolve(self, host: Host, key: ProjectKey) -> ProjectModel:
+        """Learn the project now; every value is classified and dropped before returning."""
+        try:
+            return await _Resolution(self, host, key).run()
+        except (HostUnavailable, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a message here could quote a value
+            log.debug("compose project %s on %s: %s", key.project, host.name,
+                      type(exc).__name__)
+            return ProjectModel(key=key, server=host.name, source="none", problems=(
+                ProjectProblem(key.project, f"could not be read ({type(exc).__name__})"),),
+                watched=_base_files(key))
+
+
+def _base_files(key: ProjectKey) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*key.config_files, *key.env_files)))
+
+
+class _Resolution:
+    """One resolution of one project: reads, asks Compose, builds the model, clears."""
+
+    def __init__(self, owner: ComposeProjects, host: Host, key: ProjectKey) -> None:
+        self.owner = owner
+        self.host = host
+        self.key = key
+        self.problems: list[ProjectProblem] = []
+        self.dotenv: dict[str, str | None] = {}
+        self.dotenv_source: dict[str, str] = {}
+        self.shaky: set[str] = set()
+        self.environ: dict[str, str] = {}
+
+    def problem(self, message: str, fatal: bool = True) -> None:
+        if all(p.message != message for p in self.problems):
+            self.problems.append(ProjectProblem(self.key.project, message, fatal))
+
+    def short(self, path: str) -> str:
+        return relative_to(path, self.key.working_dir)
+
+    def lookup(self, name: str) -> str | None:
+        if name in self.environ:
+            return self.environ[name]
+        return self.dotenv.get(name)
+
+    async def run(self) -> ProjectModel:
+        files: ComposeFiles | None = None
+        env_files: dict[str, EnvFile | None] = {}
+        answer: ComposeAnswer | None = None
+        try:
+            tool = await self.owner.tool(self.host)
+            docs = await self._read_compose_files()
+            await self._read_project_env()
+            await self._read_environ(docs)
+            files = load_compose(self.key.project, self.key.working_dir, docs, self.lookup,
+                                 self.shaky)
+            docs.clear()
+            for p in files.problems:
+                self.problem(p.message, p.fatal)
+            env_files = await self._read_env_files(files)
+            hashes: dict[str, str] = {}
+            if tool is not None:
+                answer, hashes = await self._ask(tool)
+            values = answer.values if answer is not None and answer.state == "ok" else None
+            unresolved = frozenset(self.shaky | (answer.unset if answer else frozenset()))
+            services, problems = build_services(
+                files, env_files, self.owner._fingerprint, self.dotenv_source, self.lookup,
+                values=values, unresolved=unresolved, hashes=hashes)
+            for p in problems:
+                self.problem(p.message, p.fatal)
+            if answer is not None and answer.state == "failed" and tool is not None \
+                    and not any(p.fatal for p in self.problems):
+                self.problem(f"{' '.join(tool.argv)} config refused the project "
+                             f"(exit {answer.exit_status})")
+            source = f"{tool.label} config" if values is not None and tool else "compose files"
+            watched = _base_files(self.key) + tuple(
+                p for p in env_files if p not in _base_files(self.key))
+            return ProjectModel(key=self.key, server=self.host.name, source=source,
+                                services=MappingProxyType(services),
+                                problems=tuple(self.problems), watched=watched)
+        finally:
+            if files is not None:
+                files.discard()
+            for parsed in env_files.values():
+                if parsed is not None:
+                    parsed.discard()
+            if answer is not None:
+                answer.discard()
+            self.dotenv.clear()
+            self.environ.clear()
+
+    async def _read(self, path: str, limit: int) -> bytes | None:
+        """A file's bytes; None (and a problem) when it cannot be read. Absent: FileNotFound."""
+        try:
+            return await self.host.read_file(path, max_bytes=limit)
+        except (HostUnavailable, FileNotFoundError):
+            raise
+        except PermissionError:
+            self.problem(f"{self.short(path)} cannot be read: permission denied")
+        except IsADirectoryError:
+            self.problem(f"{self.short(path)} cannot be read: it is a directory")
+        except OSError as exc:
+            self.problem(f"{self.short(path)} cannot be read ({type(exc).__name__})")
+        return None
+
+    async def _read_compose_files(self) -> list[tuple[str, bytes]]:
+        docs: list[tuple[str, bytes]] = []
+        for path in self.key.config_files:
+            try:
+                data = await self._read(path, COMPOSE_FILE_MAX_BYTES)
+            except FileNotFoundError:
+                self.problem(f"{self.short(path)} does not exist on {self.host.name}")
+                continue
+            if data is not None:
+                docs.append((path, data))
+        return docs
+
+    async def _read_project_env(self) -> None:
+        """The interpolation env files (the label's, else ``.env``); absent is normal."""
+        for path in self.key.env_files:
+            try:
+                data = await self._read(path, ENV_FILE_MAX_BYTES)
+            except FileNotFoundError:
+                continue
+            if data is None:
+                continue
+            parsed = parse_env(data, path)
+            try:
+                if parsed.issues:
+                    self.problem(f"{self.short(path)}: {len(parsed.issues)} invalid line(s), "
+                                 f"first {parsed.issues[0]}", fatal=False)
+                for name in parsed:
+                    self.dotenv[name] = parsed[name]
+                    self.dotenv_source[name] = path
+                    if name in parsed.unresolved:
+                        self.shaky.add(name)
+                    else:
+                        self.shaky.discard(name)
+            finally:
+                parsed.discard()
+
+    async def _read_environ(self, docs: list[tuple[str, bytes]]) -> None:
+        """The environment Compose runs in on that server, for the names the files use."""
+        wanted = {m.decode() for _, data in docs for m in _WORD.findall(data)}
+        if not wanted:
+            return
+        try:
+            result = await self.host.run(["env", "-0"], timeout=self.owner._timeout)
+        except TimeoutError:
+            return
+        raw = result.stdout
+        try:
+            for item in raw.split(b"\0"):
+                name, sep, value = item.partition(b"=")
+                text = name.decode("utf-8", "surrogateescape")
+                if sep and text in wanted:
+                    self.environ[text] = value.decode("utf-8", "surrogateescape")
+        finally:
+            del raw, result
+
+    async def _read_env_files(self, files: ComposeFiles) -> dict[str, EnvFile | None]:
+        raw_format = {p for s in files.services.values() for p, _, raw in s.env_files if raw}
+        found: dict[str, EnvFile | None] = {}
+        for path in files.env_file_paths():
+            try:
+                data = await self._read(path, ENV_FILE_MAX_BYTES)
+            except FileNotFoundError:
+                found[path] = None
+                continue
+            if data is None:
+                found[path] = None
+                continue
+            found[path] = parse_env(data, path, interpolate=path not in raw_format)
+        return found
+
+    async def _ask(self, tool: ComposeTool) -> tuple[ComposeAnswer, dict[str, str]]:
+        answer, hashes = await asyncio.gather(
+            resolve_config(self.host, tool, self.key, self.owner._timeout),
+            config_hashes(self.host, tool, self.key, self.owner._timeout))
+        name = " ".join(tool.argv)
+        if answer.state == "timeout":
+            self.problem(f"{name} config did not answer within {self.owner._timeout:g} s: "
+                         "the compose files were read directly", fatal=False)
+        elif answer.state == "no_directory":
+            self.problem(f"the project directory {self.key.working_dir} does not exist on "
+                         f"{self.host.name}")
+        elif answer.state == "unreadable":
+            self.problem(f"{name} config gave output that is not a config", fatal=False)
+        for variable in sorted(answer.unset):
+            self.problem(f"variable {variable} is not set (Compose uses an empty string)",
+                         fatal=False)
+        return answer, hashes

@@ -1,0 +1,387 @@
+"""ComposeProjects on real projects: Compose's own answer (Debian's docker-compose 1.29.2)
+against the direct reading of the files, the cache, and the per-project problem lines."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from console.engine.compose import ComposeProjects
+from console.engine.secrets import Fingerprinter
+from tests.unit.composefakes import (
+    KEY,
+    WrappedHost,
+    labels_for,
+    parsed,
+    view,
+    write_project,
+)
+
+needs_v1 = pytest.mark.skipif(shutil.which("docker-compose") is None,
+                              reason="docker-compose (v1) is not installed")
+
+ISSUE_SHAPE = {
+    "docker-compose.yml": """
+        services:
+          api:
+            image: busybox
+            env_file: .env
+          worker:
+            image: busybox
+            environment:
+              - JWT_SECRET=${JWT_SECRET}
+    """,
+    ".env": """
+        JWT_SECRET=9f6c1d0e8b7a4c3f2e1d0c9b8a7f6e5d4c3b2a19
+        DATABASE_URL=postgres://crm:Zq8v3nW1xR7t@db:5432/crm
+        SESSION_SECRET=Xk2p9Lm4Qw8r1Tz6Yb3n7Vc5Hd0Gf2Js
+    """,
+}
+
+CASES: dict[str, dict[str, str]] = {
+    "issue_shape": ISSUE_SHAPE,
+    "defaults_and_escapes": {
+        "docker-compose.yml": """
+            services:
+              app:
+                image: "busybox:${TAG:-latest}"
+                environment:
+                  WITH_DEFAULT: "${NOT_SET_ANYWHERE:-fallback-value}"
+                  DASH_DEFAULT: "${EMPTY_IN_DOTENV-dash}"
+                  COLON_EMPTY: "${EMPTY_IN_DOTENV:-colon}"
+                  ESCAPED: "$$HOME and $${NOT_VARS}"
+                  JOINED: "prefix-${API_TOKEN}-suffix"
+                  NUMBER: 5432
+                  FLOAT: 1.5
+                  BARE_FROM_DOTENV:
+                  BARE_NOWHERE:
+        """,
+        ".env": """
+            EMPTY_IN_DOTENV=
+            API_TOKEN="tok with spaces # not a comment"
+            BARE_FROM_DOTENV='single $quoted'
+        """,
+    },
+    "env_files_and_override_order": {
+        "docker-compose.yml": """
+            services:
+              api:
+                image: busybox
+                env_file:
+                  - ./conf/base.env
+                  - conf/override.env
+                environment:
+                  - FROM_ENVIRONMENT=wins
+                  - SHARED=environment
+                  - LISTED_BARE
+        """,
+        "conf/base.env": """
+            # base
+            export SHARED=base
+            BASE_ONLY=base-only
+            QUOTED="a\\tb"
+            MULTI="line one
+            line two"
+            FROM_ENVIRONMENT=loses
+        """,
+        "conf/override.env": """
+            SHARED=override
+            OVERRIDE_ONLY=ok # trailing comment
+            EMPTY=
+        """,
+        ".env": """
+            LISTED_BARE=from-dotenv
+        """,
+    },
+    "two_files_merged": {
+        "docker-compose.yml": """
+            version: "3.8"
+            services:
+              web:
+                image: busybox
+                environment:
+                  A: one
+                  B: two
+              db:
+                image: postgres
+                environment:
+                  - POSTGRES_PASSWORD=${DB_PASSWORD}
+        """,
+        "docker-compose.override.yml": """
+            services:
+              web:
+                environment:
+                  B: overridden
+                  C: three
+        """,
+        ".env": "DB_PASSWORD=Hh3kL9pQ2mN7vB4x\n",
+    },
+}
+
+
+def config_files(files: dict[str, str]) -> list[str]:
+    return [f for f in files if f.startswith("docker-compose")]
+
+
+async def resolve(tmp_path: Path, name: str, files: dict[str, str], *, compose: bool,
+                  service: str = "api") -> tuple[ComposeProjects, WrappedHost, object]:
+    directory = write_project(tmp_path, name, files)
+    projects = ComposeProjects(Fingerprinter(KEY))
+    host = WrappedHost(compose=compose)
+    labels = parsed(labels_for(directory, name, service, config_files(files)))
+    return projects, host, await projects.project(host, labels)
+
+
+# --------------------------------------------------------------------------- differential
+
+
+@needs_v1
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_reading_the_files_agrees_with_compose_config(tmp_path: Path, case: str,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    monkeypatch.setenv("TAG", "1.36")
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    monkeypatch.delenv("BARE_NOWHERE", raising=False)
+    files = CASES[case]
+    _, _, by_compose = await resolve(tmp_path / "a", case, files, compose=True)
+    _, _, by_files = await resolve(tmp_path / "b", case, files, compose=False)
+    assert by_compose.source == "docker-compose 1.29.2 config"  # type: ignore[attr-defined]
+    assert by_files.source == "compose files"  # type: ignore[attr-defined]
+    assert view(by_compose) == view(by_files)  # type: ignore[arg-type]
+    assert by_compose.problems == by_files.problems  # type: ignore[attr-defined]
+    compared = [k for s in view(by_files).values() for k, (state, fp, shaky) in s.items()
+                if fp is not None and not shaky]
+    assert compared, "the case compares no value"
+
+
+@needs_v1
+async def test_values_are_what_compose_gives_each_service(tmp_path: Path) -> None:
+    """An oracle outside the code under test: fingerprints of the values written above."""
+    fp = Fingerprinter(KEY)
+    _, _, model = await resolve(tmp_path, "crm", ISSUE_SHAPE, compose=True)
+    api = model.services["api"]  # type: ignore[attr-defined]
+    worker = model.services["worker"]  # type: ignore[attr-defined]
+    assert set(api.expected) == {"JWT_SECRET", "DATABASE_URL", "SESSION_SECRET"}
+    assert set(worker.expected) == {"JWT_SECRET"}  # the worker only interpolates
+    assert worker.declared == {"JWT_SECRET"} and worker.env_files == ()
+    assert api.declared == frozenset()
+    assert [r.keys for r in api.env_files] == [{"JWT_SECRET", "DATABASE_URL",
+                                                "SESSION_SECRET"}]
+    secret = "9f6c1d0e8b7a4c3f2e1d0c9b8a7f6e5d4c3b2a19"
+    assert worker.expected["JWT_SECRET"].observation.fingerprint == fp("JWT_SECRET", secret)
+    assert api.expected["JWT_SECRET"].observation.fingerprint == fp("JWT_SECRET", secret)
+    assert worker.expected["JWT_SECRET"].from_env_files == (str(tmp_path / "crm" / ".env"),)
+    assert api.expected["DATABASE_URL"].origin == str(tmp_path / "crm" / ".env")
+
+
+@needs_v1
+async def test_order_escape_and_bare_rules(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    fp = Fingerprinter(KEY)
+    monkeypatch.delenv("BARE_NOWHERE", raising=False)
+    for compose in (True, False):
+        files = CASES["env_files_and_override_order"]
+        _, _, model = await resolve(tmp_path / str(compose), "p", files, compose=compose)
+        exp = model.services["api"].expected  # type: ignore[attr-defined]
+        assert exp["SHARED"].observation.fingerprint == fp("SHARED", "environment")
+        assert exp["FROM_ENVIRONMENT"].observation.fingerprint == fp("FROM_ENVIRONMENT", "wins")
+        assert exp["QUOTED"].observation.fingerprint == fp("QUOTED", "a\tb")
+        assert exp["MULTI"].observation.fingerprint == fp("MULTI", "line one\nline two")
+        assert exp["OVERRIDE_ONLY"].observation.fingerprint == fp("OVERRIDE_ONLY", "ok")
+        assert exp["EMPTY"].observation.state == "empty"
+        assert exp["LISTED_BARE"].observation.fingerprint == fp("LISTED_BARE", "from-dotenv")
+        assert exp["BASE_ONLY"].origin.endswith("conf/base.env")
+        refs = model.services["api"].env_files  # type: ignore[attr-defined]
+        assert [r.path for r in refs] == [str(tmp_path / str(compose) / "p" / "conf" / n)
+                                          for n in ("base.env", "override.env")]
+        files2 = CASES["defaults_and_escapes"]
+        _, _, model2 = await resolve(tmp_path / f"d{compose}", "d", files2, compose=compose,
+                                     service="app")
+        app = model2.services["app"].expected  # type: ignore[attr-defined]
+        assert app["ESCAPED"].observation.fingerprint == fp("ESCAPED", "$HOME and ${NOT_VARS}")
+        assert app["JOINED"].observation.fingerprint == fp(
+            "JOINED", "prefix-tok with spaces # not a comment-suffix")
+        assert app["BARE_FROM_DOTENV"].observation.fingerprint == fp("BARE_FROM_DOTENV",
+                                                                     "single $quoted")
+        assert app["BARE_NOWHERE"].observation.state == "bare"
+        assert app["NUMBER"].observation.fingerprint == fp("NUMBER", "5432")
+        assert app["WITH_DEFAULT"].observation.fingerprint == fp("WITH_DEFAULT",
+                                                                 "fallback-value")
+        assert app["DASH_DEFAULT"].observation.state == "empty"
+        assert app["COLON_EMPTY"].observation.fingerprint == fp("COLON_EMPTY", "colon")
+
+
+@needs_v1
+async def test_shell_environment_wins_over_dotenv_for_interpolation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fp = Fingerprinter(KEY)
+    monkeypatch.setenv("JWT_SECRET", "from-the-shell-0123456789abcdef0123")
+    for compose in (True, False):
+        _, _, model = await resolve(tmp_path / str(compose), "crm", ISSUE_SHAPE,
+                                    compose=compose, service="worker")
+        worker = model.services["worker"].expected  # type: ignore[attr-defined]
+        assert worker["JWT_SECRET"].observation.fingerprint == fp(
+            "JWT_SECRET", "from-the-shell-0123456789abcdef0123")
+
+
+async def test_a_variable_nobody_sets_is_a_warning_and_not_compared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOWHERE_SET", raising=False)
+    files = {"docker-compose.yml": """
+        services:
+          api:
+            image: busybox
+            environment:
+              TOKEN: "${NOWHERE_SET}"
+    """}
+    for compose in (True, False) if shutil.which("docker-compose") else (False,):
+        _, _, model = await resolve(tmp_path / str(compose), "p", files, compose=compose)
+        assert [str(p) for p in model.problems] == [  # type: ignore[attr-defined]
+            "p: variable NOWHERE_SET is not set (Compose uses an empty string)"]
+        assert model.ok  # type: ignore[attr-defined]
+        token = model.services["api"].expected["TOKEN"].observation  # type: ignore
+        assert token.state == "empty" and token.unresolved
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+BAD_YAML = {"docker-compose.yml": """
+    services:
+      api:
+        image: busybox
+       environment: [S3CRET=do-not-show-me
+"""}
+
+
+@pytest.mark.parametrize("compose", [True, False])
+async def test_a_compose_file_that_does_not_parse_is_one_line_and_others_still_work(
+        tmp_path: Path, compose: bool) -> None:
+    if compose and shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose (v1) is not installed")
+    bad = write_project(tmp_path, "bad", BAD_YAML)
+    good = write_project(tmp_path, "good", ISSUE_SHAPE)
+    projects = ComposeProjects(Fingerprinter(KEY))
+    host = WrappedHost(compose=compose)
+    models = await projects.for_containers(host, [labels_for(bad, "bad", "api"),
+                                                  labels_for(good, "good", "api"),
+                                                  labels_for(good, "good", "worker")])
+    by_project = {k.project: m for k, m in models.items()}
+    assert [str(p) for p in by_project["bad"].problems] == [
+        "bad: docker-compose.yml does not parse as YAML (line 4)"]
+    assert not by_project["bad"].ok and not by_project["bad"].services
+    assert by_project["good"].ok and set(by_project["good"].services) == {"api", "worker"}
+
+
+@pytest.mark.parametrize("compose", [True, False])
+async def test_missing_env_file_and_required_variable(tmp_path: Path, compose: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    if compose and shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose (v1) is not installed")
+    monkeypatch.delenv("MUST_BE_SET", raising=False)
+    missing = {"docker-compose.yml": """
+        services:
+          api:
+            image: busybox
+            env_file: [secrets.env]
+            environment: [A=1]
+    """}
+    required = {"docker-compose.yml": """
+        services:
+          api:
+            image: busybox
+            environment:
+              KEY: "${MUST_BE_SET:?the author's hint}"
+    """}
+    _, _, one = await resolve(tmp_path / "m", "m", missing, compose=compose)
+    assert [str(p) for p in one.problems] == [  # type: ignore[attr-defined]
+        "m: env_file secrets.env of service api does not exist"]
+    assert one.services["api"].env_files[0].missing  # type: ignore[attr-defined]
+    _, _, two = await resolve(tmp_path / "r", "r", required, compose=compose)
+    assert [str(p) for p in two.problems] == [  # type: ignore[attr-defined]
+        "r: docker-compose.yml: required variable is not set: MUST_BE_SET"]
+
+
+async def test_a_config_slower_than_the_timeout_is_a_line_and_the_files_are_read(
+        tmp_path: Path) -> None:
+    directory = write_project(tmp_path, "slow", ISSUE_SHAPE)
+    host = WrappedHost(delay=lambda argv: 30.0 if "config" in argv else 0.0)
+    host.compose = True
+    projects = ComposeProjects(Fingerprinter(KEY), timeout=0.5)
+    model = await projects.project(host, parsed(labels_for(directory, "slow", "api")))
+    assert model is not None
+    if shutil.which("docker-compose") is None and shutil.which("docker") is None:
+        pytest.skip("no compose to time out")
+    assert [str(p) for p in model.problems] == [
+        "slow: docker-compose config did not answer within 0.5 s: the compose files were "
+        "read directly"]
+    assert model.ok and model.source == "compose files"
+    assert set(model.services["worker"].expected) == {"JWT_SECRET"}
+
+
+async def test_a_project_whose_directory_is_gone(tmp_path: Path) -> None:
+    directory = tmp_path / "gone"
+    projects = ComposeProjects(Fingerprinter(KEY))
+    model = await projects.project(WrappedHost(), parsed(labels_for(directory, "gone", "api")))
+    assert model is not None and not model.ok
+    assert str(model.problems[0]) == "gone: docker-compose.yml does not exist on local"
+
+
+# --------------------------------------------------------------------------- cache
+
+
+async def test_the_cache_holds_until_a_watched_file_changes(tmp_path: Path) -> None:
+    fp = Fingerprinter(KEY)
+    files = dict(CASES["env_files_and_override_order"])
+    directory = write_project(tmp_path, "p", files)
+    host = WrappedHost(compose=False)
+    projects = ComposeProjects(fp)
+    labels = parsed(labels_for(directory, "p", "api"))
+    first = await projects.project(host, labels)
+    host.commands.clear()
+    again = await projects.project(host, labels)
+    assert again is first
+    assert [c[0] for c in host.commands] == ["stat"]  # one stat, nothing re-read
+    assert first is not None and set(first.watched) >= {
+        str(directory / "docker-compose.yml"), str(directory / ".env"),
+        str(directory / "conf/base.env"), str(directory / "conf/override.env")}
+    (directory / "conf/override.env").write_text("SHARED=override\nOVERRIDE_ONLY=edited\n")
+    edited = await projects.project(host, labels)
+    assert edited is not first and edited is not None
+    assert edited.services["api"].expected["OVERRIDE_ONLY"].observation.fingerprint == \
+        fp("OVERRIDE_ONLY", "edited")
+    assert "EMPTY" not in edited.services["api"].expected
+    (directory / ".env").write_text("LISTED_BARE=x\n")  # same size as before: mtime counts
+    assert await projects.project(host, labels) is not edited
+    assert projects.cached("local")[labels.key()] is not edited  # type: ignore[index]
+
+
+async def test_compose_is_detected_once_per_server(tmp_path: Path) -> None:
+    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
+    host = WrappedHost()
+    projects = ComposeProjects(Fingerprinter(KEY))
+    await projects.project(host, parsed(labels_for(directory, "p", "api")))
+    (directory / ".env").write_text("JWT_SECRET=changed-value-0123456789abcdef01\n")
+    await projects.project(host, parsed(labels_for(directory, "p", "api")))
+    versions = [c for c in host.commands if "version" in c]
+    assert 1 <= len(versions) <= 2  # the v2 probe (absent here) and the v1 answer, once
+
+
+@needs_v1
+async def test_compose_config_hash_per_service_moves_with_the_compose_file(tmp_path: Path
+                                                                           ) -> None:
+    projects, host, model = await resolve(tmp_path, "crm", ISSUE_SHAPE, compose=True)
+    hashes = {n: s.config_hash for n, s in model.services.items()}  # type: ignore[attr-defined]
+    if not all(hashes.values()):
+        pytest.skip("docker-compose config --hash needs a Docker daemon here")
+    compose_file = tmp_path / "crm" / "docker-compose.yml"
+    compose_file.write_text(compose_file.read_text().replace(
+        "  worker:\n    image: busybox", "  worker:\n    image: busybox:1.36"))
+    labels = parsed(labels_for(tmp_path / "crm", "crm", "api"))
+    after = await projects.project(host, labels)
+    assert after is not None
+    assert after.services["api"].config_hash == hashes["api"]
+    assert after.services["worker"].config_hash != hashes["worker"]
