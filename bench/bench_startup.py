@@ -70,7 +70,7 @@ def filled(app: Any) -> dict[str, bool | None]:
         and all(c.name in rows for c in snap[s].containers) for s in servers)
 
     pane = app.pane("health")
-    states = fleet.health.snapshot()
+    states = fleet.health.snapshot().endpoints
     rows = "\n".join(" ".join(r) for r in pane.row_texts()) if hasattr(pane, "row_texts") \
         else ""
     configured = {(s.name, c.name) for s in app.config.servers for c in s.health}

@@ -71,6 +71,12 @@ def hc(name: str, url: str, *, from_: str = "server", **kwargs: Any) -> HealthCh
     return HealthCheck(name=name, url=url, from_=from_, **kwargs)
 
 
+async def refreshed(svc: HealthService) -> list[HealthResult]:
+    """One ``refresh()`` round, then every endpoint's result from the read model."""
+    await svc.refresh()
+    return list(svc.snapshot().results)
+
+
 def by_name(results: Sequence[HealthResult]) -> dict[str, HealthResult]:
     return {r.name: r for r in results}
 
@@ -81,7 +87,7 @@ async def until_all_ok(svc: HealthService, timeout: float) -> dict[str, HealthRe
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        results = by_name(await svc.refresh())
+        results = by_name(await refreshed(svc))
         if all(r.ok for r in results.values()) or loop.time() > deadline:
             return results
         await asyncio.sleep(0.5)
@@ -91,8 +97,8 @@ async def test_ok_from_the_server_through_ssh_and_from_the_console(lab: Any) -> 
     checks = [hc("tunnel", f"{lab.backend_url}/health", expect_json=HEALTHY),
               hc("console", f"{lab.nginx_url}/health", from_="console", expect_json=HEALTHY)]
     async with lab_service(lab, checks) as svc:
-        results = by_name(await svc.refresh())
-        again = by_name(await svc.refresh())  # second round reuses the tunnel's connection
+        results = by_name(await refreshed(svc))
+        again = by_name(await refreshed(svc))  # second round reuses the tunnel's connection
     for name in ("tunnel", "console"):
         assert (results[name].ok, results[name].klass, results[name].status) == \
             (True, "ok", 200), results[name].reason
@@ -104,7 +110,7 @@ async def test_body_mismatch_names_the_key(lab: Any) -> None:
     checks = [hc("backend", f"{lab.backend_url}/health",
                  expect_json={"status": "ok", "schema_version": 999})]
     async with lab_service(lab, checks) as svc:
-        [result] = await svc.refresh()
+        [result] = await refreshed(svc)
     assert result.klass == "body_mismatch" and result.status == 200
     assert "'schema_version'" in result.reason and "expected 999" in result.reason
 
@@ -118,7 +124,7 @@ async def test_backend_stopped_behind_nginx_is_proxy_up_backend_down(lab_clean: 
     async with lab_service(lab, checks) as svc:
         lab.scenario("backend-down")
         try:
-            results = by_name(await svc.refresh())
+            results = by_name(await refreshed(svc))
         finally:
             lab.reset()
         healed = await until_all_ok(svc, timeout=20.0)
@@ -140,7 +146,7 @@ async def test_connection_refused_from_the_server(lab: Any) -> None:
     checks = [hc("server", f"http://127.0.0.1:{port}/health"),
               hc("console", f"http://127.0.0.1:{port}/health", from_="console")]
     async with lab_service(lab, checks) as svc:
-        results = by_name(await svc.refresh())
+        results = by_name(await refreshed(svc))
     assert results["server"].klass == "refused", results["server"].reason
     assert "(from alpha)" in results["server"].reason
     assert results["console"].klass == "refused"
@@ -151,7 +157,7 @@ async def test_read_timeout_from_a_server_that_never_answers(lab: Any) -> None:
         checks = [hc("server", srv.url(), timeout=1.0),
                   hc("console", srv.url(), from_="console", timeout=1.0)]
         async with lab_service(lab, checks) as svc:
-            results = by_name(await svc.refresh())
+            results = by_name(await refreshed(svc))
     for result in results.values():
         assert result.klass == "read_timeout", result.reason
         assert result.latency_ms is not None and 900 < result.latency_ms < 4000
@@ -161,7 +167,7 @@ async def test_dns_failure_resolved_on_the_server(lab: Any) -> None:
     checks = [hc("server", "http://no-such-backend.invalid/health"),
               hc("console", "http://no-such-backend.invalid/health", from_="console")]
     async with lab_service(lab, checks) as svc:
-        results = by_name(await svc.refresh())
+        results = by_name(await refreshed(svc))
     assert results["server"].klass == "dns", results["server"].reason
     assert "no-such-backend.invalid" in results["server"].reason
     assert results["console"].klass == "dns"
@@ -173,7 +179,7 @@ async def test_tls_error_against_a_self_signed_server(lab: Any, certs: CertFacto
         url = f"https://localhost:{srv.port}/health"
         checks = [hc("server", url), hc("console", url, from_="console")]
         async with lab_service(lab, checks) as svc:
-            results = by_name(await svc.refresh())
+            results = by_name(await refreshed(svc))
     for result in results.values():
         assert result.klass == "tls", result.reason
         assert "self-signed" in result.reason or "self signed" in result.reason
@@ -187,7 +193,7 @@ async def test_certificate_expiring_in_three_days(lab: Any, certs: CertFactory) 
         checks = [hc("server", url, expect_json={"status": "ok"}),
                   hc("console", url, from_="console")]
         async with lab_service(lab, checks, ssl_context=certs.client_context()) as svc:
-            results = by_name(await svc.refresh())
+            results = by_name(await refreshed(svc))
     for result in results.values():
         assert (result.klass, result.status, result.cert_days_left) == \
             ("cert_expiring", 200, 3), result.reason
@@ -201,7 +207,7 @@ async def refresh_until_found(svc: HealthService, names: set[str],
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        results = by_name(await svc.refresh())
+        results = by_name(await refreshed(svc))
         if names <= set(results) or loop.time() > deadline:
             return results
         await asyncio.sleep(0.5)
@@ -211,7 +217,7 @@ async def test_discovery_through_ssh_finds_the_projects_health_endpoints(lab: An
     async with lab_service(lab, [], discover_health=True) as svc:
         results = await refresh_until_found(
             svc, {"crm-backend-1:8000/health", "crm-nginx-1:8080/health"})
-        notes = svc.discovery_notes()
+        notes = svc.snapshot().discovery_notes
     assert {"crm-backend-1:8000/health", "crm-nginx-1:8080/health"} <= set(results), notes
     assert not any(name.startswith("crm2-") for name in results)  # compose_project = crm
     backend = results["crm-backend-1:8000/health"]
@@ -234,5 +240,5 @@ async def test_zero_config_local_discovery_with_the_real_docker(lab: Any) -> Non
         await svc.stop()
         await host.close()
     assert {"crm-backend-1:8000/health", "crm-nginx-1:8080/health",
-            "crm2-backend-1:8001/health"} <= set(results), svc.discovery_notes()
+            "crm2-backend-1:8001/health"} <= set(results), svc.snapshot().discovery_notes
     assert results["crm2-backend-1:8001/health"].klass == "ok"

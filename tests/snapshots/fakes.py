@@ -23,7 +23,7 @@ from console.engine.containers import (
     ContainerService,
 )
 from console.engine.dockerapi import DockerClients
-from console.engine.health import EndpointState
+from console.engine.health import EndpointState, HealthSnapshot
 from console.engine.host_api import Host, HostUnavailable, StatusListener
 from console.engine.listeners import Listeners
 from console.engine.logs import INITIAL_WINDOW_S, LogService
@@ -370,11 +370,8 @@ class StaticHealth(StaticService):
                    history=(12.0, None, None), changed_s=40),
         ]
 
-    def snapshot(self) -> list[EndpointState]:
-        return list(self.states)
-
-    def discovery_notes(self) -> dict[str, str]:
-        return {}
+    def snapshot(self) -> HealthSnapshot:
+        return HealthSnapshot(endpoints=tuple(self.states))
 
 
 def _secret(server: str, name: str, place: str, status: str, *, detail: str = "",

@@ -30,9 +30,9 @@ import pytest
 from console.config import Config, ConsoleSettings, HealthCheck, ServerConfig
 from console.engine.health import (
     BODY_PREVIEW_BYTES,
+    Answer,
     HealthService,
     PublishedPort,
-    _Answer,
     classify_response,
     discover_checks,
     parse_published_ports,
@@ -45,7 +45,7 @@ from console.engine.http_transport import (
     make_console_client,
     make_tunnel_client,
 )
-from console.models import CommandResult, ConnectionStatus, ConnState
+from console.models import CommandResult, ConnectionStatus, ConnState, HealthResult
 
 # --------------------------------------------------------------------------- helpers
 
@@ -318,6 +318,12 @@ class FakeHost(Host):
         return await asyncio.open_connection(host, port)
 
 
+async def refreshed(svc: HealthService) -> list[HealthResult]:
+    """One ``refresh()`` round, then every endpoint's result from the read model."""
+    await svc.refresh()
+    return list(svc.snapshot().results)
+
+
 def check(url: str, **kwargs: object) -> HealthCheck:
     kwargs.setdefault("timeout", 2.0)
     return HealthCheck(name=kwargs.pop("name", "api"), url=url, **kwargs)  # type: ignore[arg-type]
@@ -578,7 +584,7 @@ async def test_valid_certificate_reports_days_left(certs: CertFactory) -> None:
 
 
 def test_expiring_cert_does_not_hide_a_502() -> None:
-    answer = _Answer(status=502, headers=httpx.Headers({"server": "nginx"}), body=b"",
+    answer = Answer(status=502, headers=httpx.Headers({"server": "nginx"}), body=b"",
                      truncated=False, latency_ms=3.0, cert_expires_at=time.time() + 86400 * 2)
     klass, _reason, days = classify_response(check("https://h/"), answer)
     assert (klass, days) == ("proxy_bad_gateway", 2)
@@ -699,19 +705,19 @@ async def test_refresh_probes_every_endpoint_and_keeps_history() -> None:
         svc = service_for([check(srv.url(), name="a", expect_json={"db": "connected"}),
                            check(f"http://127.0.0.1:{free_port()}/", name="b")])
         seen: list[tuple[str, str]] = []
-        unsubscribe = svc.subscribe(lambda s: seen.append((s.name, s.klass)))
+        unsubscribe = svc.subscribe(lambda c: seen.append((c.endpoint.name, c.endpoint.klass)))
         try:
-            results = await svc.refresh()
+            results = await refreshed(svc)
             assert sorted(r.klass for r in results) == ["ok", "refused"]
-            first = {s.name: s for s in svc.snapshot()}
+            first = {s.name: s for s in svc.snapshot().endpoints}
             await asyncio.sleep(0.02)
             await svc.refresh()
-            same = {s.name: s for s in svc.snapshot()}
+            same = {s.name: s for s in svc.snapshot().endpoints}
             assert same["a"].changed_at == first["a"].changed_at  # klass unchanged
             state["body"] = json.dumps({"db": "gone"})
             await asyncio.sleep(0.02)
             await svc.refresh()
-            after = {s.name: s for s in svc.snapshot()}
+            after = {s.name: s for s in svc.snapshot().endpoints}
         finally:
             unsubscribe()
             await svc.stop()
@@ -722,7 +728,7 @@ async def test_refresh_probes_every_endpoint_and_keeps_history() -> None:
     assert all(v is not None for v in after["a"].latencies)
     assert after["b"].latencies == (None, None, None)  # no answer: a gap in the sparkline
     assert len(seen) == 6 and ("a", "body_mismatch") in seen
-    assert [s.name for s in svc.snapshot()] == ["a", "b"]
+    assert [s.name for s in svc.snapshot().endpoints] == ["a", "b"]
 
 
 async def test_history_is_capped() -> None:
@@ -733,7 +739,7 @@ async def test_history_is_capped() -> None:
                 await svc.refresh()
         finally:
             await svc.stop()
-    state = svc.snapshot()[0]
+    state = svc.snapshot().endpoints[0]
     assert state.runs == 6 and len(state.latencies) == 4
 
 
@@ -741,7 +747,7 @@ async def test_a_down_server_is_unreachable_without_touching_the_network() -> No
     host = FakeHost(up=False)
     svc = service_for([check("http://127.0.0.1:8000/health")], host=host)
     try:
-        [result] = await svc.refresh()
+        [result] = await refreshed(svc)
     finally:
         await svc.stop()
     assert result.klass == "unreachable"
@@ -754,11 +760,11 @@ async def test_a_lost_link_drops_its_pooled_connections_and_recovers() -> None:
     async with serve(http_response(200, "{}")) as srv:
         svc = service_for([check(srv.url())], host=host)
         try:
-            assert [r.klass for r in await svc.refresh()] == ["ok"]
+            assert [r.klass for r in await refreshed(svc)] == ["ok"]
             host.set_up(False)
-            assert [r.klass for r in await svc.refresh()] == ["unreachable"]
+            assert [r.klass for r in await refreshed(svc)] == ["unreachable"]
             host.set_up(True)
-            assert [r.klass for r in await svc.refresh()] == ["ok"]
+            assert [r.klass for r in await refreshed(svc)] == ["ok"]
         finally:
             await svc.stop()
     # a fresh channel after the reconnect, not the pooled one from before the loss
@@ -770,7 +776,7 @@ async def test_from_console_skips_the_tunnel() -> None:
     async with serve(http_response(200, "{}")) as srv:
         svc = service_for([check(srv.url(), from_="console")], host=host)
         try:
-            [result] = await svc.refresh()
+            [result] = await refreshed(svc)
         finally:
             await svc.stop()
     assert result.klass == "ok" and host.opened == []
@@ -781,7 +787,7 @@ async def test_from_server_goes_through_the_host() -> None:
     async with serve(http_response(200, "{}")) as srv:
         svc = service_for([check(srv.url())], host=host)
         try:
-            [result] = await svc.refresh()
+            [result] = await refreshed(svc)
         finally:
             await svc.stop()
     assert result.klass == "ok" and host.opened == [("127.0.0.1", srv.port)]
@@ -796,10 +802,10 @@ async def test_a_broken_listener_does_not_stop_probing() -> None:
 
         svc.subscribe(boom)
         try:
-            [result] = await svc.refresh()
+            [result] = await refreshed(svc)
         finally:
             await svc.stop()
-    assert result.klass == "ok" and svc.snapshot()[0].runs == 1
+    assert result.klass == "ok" and svc.snapshot().endpoints[0].runs == 1
 
 
 async def test_twenty_probes_one_hanging_the_rest_finish_on_time() -> None:
@@ -811,7 +817,8 @@ async def test_twenty_probes_one_hanging_the_rest_finish_on_time() -> None:
         svc = service_for(checks)
         arrived: dict[str, float] = {}
         started = time.perf_counter()
-        svc.subscribe(lambda s: arrived.setdefault(s.name, time.perf_counter() - started))
+        svc.subscribe(lambda c: arrived.setdefault(c.endpoint.name,
+                                                  time.perf_counter() - started))
         try:
             refresh = asyncio.create_task(svc.refresh())
             await asyncio.sleep(1.0)
@@ -819,7 +826,8 @@ async def test_twenty_probes_one_hanging_the_rest_finish_on_time() -> None:
             assert not refresh.done()
             assert len(arrived) == 19 and "hangs" not in arrived
             assert max(arrived.values()) < 1.0
-            results = await refresh
+            await refresh
+            results = list(svc.snapshot().results)
         finally:
             await svc.stop()
     by_name = {r.name: r for r in results}
@@ -836,7 +844,7 @@ async def test_live_mode_probes_on_their_own_intervals_and_stops_cleanly() -> No
         await svc.start()
         try:
             await asyncio.sleep(0.8)
-            states = {s.name: s for s in svc.snapshot()}
+            states = {s.name: s for s in svc.snapshot().endpoints}
         finally:
             await svc.stop()
     assert states["fast"].runs >= 4  # kept going while "hang" was stuck
@@ -844,8 +852,6 @@ async def test_live_mode_probes_on_their_own_intervals_and_stops_cleanly() -> No
 
 
 def test_result_json_has_the_spec_keys() -> None:
-    from console.models import HealthResult
-
     data = result_json(HealthResult(server="s", name="api", url="http://x/", ok=False,
                                     klass="proxy_bad_gateway", reason="r", status=502,
                                     latency_ms=3.14159))
@@ -929,15 +935,16 @@ async def test_zero_config_service_discovers_and_probes() -> None:
         svc = HealthService(config_with(server), {"local": FakeHost("local")},
                             port_lister=lister)
         try:
-            assert svc.discovery_notes() == {"local": "looking for /health endpoints"}
-            results = await svc.refresh()
+            assert svc.snapshot().discovery_notes == {"local": "looking for /health endpoints"}
+            results = await refreshed(svc)
             assert [(r.name, r.klass) for r in results] == [
                 (f"crm-backend-1:{srv.port}/health", "ok")]
-            assert svc.snapshot()[0].discovered
-            assert svc.discovery_notes()["local"] == "1 health endpoint found on 2 published ports"
+            assert svc.snapshot().endpoints[0].discovered
+            assert svc.snapshot().discovery_notes["local"] == \
+                "1 health endpoint found on 2 published ports"
             async with serve(http_response(200, "{}"), host="127.0.0.1") as later:
                 listed[0] = [PublishedPort("late", "127.0.0.1", later.port, 80)]
-                results = await svc.refresh()
+                results = await refreshed(svc)
             assert len(results) == 2  # the first one is kept; the late starter is added
         finally:
             await svc.stop()
@@ -950,7 +957,7 @@ async def test_discovery_failure_is_a_note_not_a_crash() -> None:
     svc = HealthService(config_with(ServerConfig(name="local", discover_health=True)),
                         {"local": FakeHost("local")}, port_lister=lister)
     try:
-        assert await svc.refresh() == []
+        assert await refreshed(svc) == []
     finally:
         await svc.stop()
-    assert "Docker socket not found" in svc.discovery_notes()["local"]
+    assert "Docker socket not found" in svc.snapshot().discovery_notes["local"]

@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from console.config import Config, ConsoleSettings, HealthCheck, ServerConfig
-from console.engine.health import EndpointState, HealthService
+from console.engine.health import EndpointState, HealthChange, HealthService, HealthSnapshot
 from console.models import HealthResult
 from console.ui.screens.health_detail import HealthDetailScreen, detail_sections
 from console.ui.widgets.health_pane import (
@@ -55,6 +55,11 @@ def state(res: HealthResult | None, *, name: str | None = None, server: str = "a
                          changed_at=NOW - changed if res else None, runs=len(latencies))
 
 
+def probed(state: EndpointState) -> HealthChange:
+    """The change event the service sends after probing ``state``'s endpoint."""
+    return HealthChange("health", state.server, endpoint=state)
+
+
 class FakeHealth:
     """Stands in for HealthService: the test sets the states and fires the callback."""
 
@@ -64,20 +69,17 @@ class FakeHealth:
         self.notes = notes or {}
         self.listeners: list[Callable[[EndpointState], None]] = []
 
-    def snapshot(self) -> list[EndpointState]:
-        return list(self.states)
+    def snapshot(self) -> HealthSnapshot:
+        return HealthSnapshot(endpoints=tuple(self.states), discovery_notes=dict(self.notes))
 
-    def discovery_notes(self) -> dict[str, str]:
-        return dict(self.notes)
-
-    def subscribe(self, callback: Callable[[EndpointState], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[HealthChange], None]) -> Callable[[], None]:
         self.listeners.append(callback)
         return lambda: self.listeners.remove(callback)
 
     def push(self, new: EndpointState) -> None:
         self.states = [new if s.key == new.key else s for s in self.states]
         for listener in list(self.listeners):
-            listener(new)
+            listener(probed(new))
 
 
 def fleet_with(health: Any, servers: tuple[str, ...] = ("alpha",), hosts: Any = None) -> Any:
@@ -311,10 +313,11 @@ async def test_news_is_drawn_at_once_and_a_routine_round_is_gathered() -> None:
     async with app.run_test(size=(160, 30)) as pilot:
         pane = app.query_one(HealthPane)
         # a new latency for an endpoint that stays ok: gathered for COALESCE_S
-        assert pane.coalesce_delay(replace(ok_state, latencies=(1.0,))) == HealthPane.COALESCE_S
+        assert pane.coalesce_delay(probed(replace(ok_state, latencies=(1.0,)))) \
+            == HealthPane.COALESCE_S
         # the same endpoint failing: news, drawn on the next turn of the loop
         failing = replace(ok_state, result=replace(OK, klass="proxy_bad_gateway", ok=False))
-        assert pane.coalesce_delay(failing) == 0.0
+        assert pane.coalesce_delay(probed(failing)) == 0.0
         health.push(failing)
         await pilot.pause(0.1)
         row = next(r for r in texts(app) if r[0].strip() == ok_state.name)

@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
-from console.engine.health import KLASS_LABELS, EndpointState, severity
+from console.engine.health import KLASS_LABELS, EndpointState, HealthChange, severity
 from console.engine.shared import CERT_WARN_DAYS
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
@@ -147,9 +147,9 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
     def coalesce_delay(self, what: object) -> float:
         """Gather a round of probes into one redraw, except when it is news: the first
         results (the screen is still filling) or an endpoint whose class changed."""
-        if isinstance(what, EndpointState):
-            before = self._states.get(what.key)
-            if before is None or before.klass != what.klass:
+        if isinstance(what, HealthChange) and what.endpoint is not None:
+            before = self._states.get(what.endpoint.key)
+            if before is None or before.klass != what.endpoint.klass:
                 return 0.0
         if any(state.result is None for state in self._states.values()):
             return 0.0
@@ -228,12 +228,10 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
         if self.service is None:
             return [("none", RowRef(""), (Text("health service not available"),
                                           *([blank] * (len(COLUMNS) - 1))))]
-        states = self.service.snapshot()
+        snapshot = self.service.snapshot()
+        states = snapshot.endpoints
         self._states = {state.key: state for state in states}
-        notes: dict[str, str] = {}
-        with_notes = getattr(self.service, "discovery_notes", None)
-        if callable(with_notes):
-            notes = with_notes()
+        notes = snapshot.discovery_notes
         now = self.now()
         rows: list[Row] = []
         servers = [server.name for server in getattr(self.fleet.config, "servers", ())] \
