@@ -71,7 +71,7 @@ async def fill_time(config_path: Path, clocks: Clocks | None = None
     service = ContainerService(config, hosts)
     filled = asyncio.Event()
 
-    def check(_server: str) -> None:
+    def check(_change: object) -> None:
         snap = service.snapshot()
         if all(s.state == "ok" and s.containers for s in snap.values()):
             filled.set()

@@ -76,7 +76,7 @@ async def restart_through_ui(pilot: Any, lab: Any, server: str, name: str,
     pane = app.pane("containers")
     seen: list[str] = []
 
-    def watch(changed: str) -> None:
+    def watch(_change: object) -> None:
         info = next((c for c in app.fleet.containers.snapshot()[server].containers
                      if c.name == name), None)
         if info is not None and (not seen or seen[-1] != info.state):

@@ -90,7 +90,7 @@ def test_container_from_inspect_reads_health_restarts_labels_and_exit_code() -> 
 async def test_start_lists_then_follows_events_and_updates_one_container() -> None:
     service, host, daemon = one_server()
     changes: list[str] = []
-    service.subscribe(changes.append)
+    service.subscribe(lambda change: changes.append(change.server))
     await service.start()
     try:
         await until(lambda: service.snapshot()["alpha"].state == "ok")
@@ -271,11 +271,11 @@ async def test_a_failing_subscriber_does_not_stop_others() -> None:
     service, host, daemon = one_server()
     seen: list[str] = []
 
-    def broken(server: str) -> None:
+    def broken(change: object) -> None:
         raise RuntimeError("boom")
 
     service.subscribe(broken)
-    unsubscribe = service.subscribe(seen.append)
+    unsubscribe = service.subscribe(lambda change: seen.append(change.server))
     await service.refresh()
     assert seen == ["alpha"]
     unsubscribe()

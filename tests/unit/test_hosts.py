@@ -22,8 +22,6 @@ from console.engine.hosts import (
     AgentInfo,
     LocalHost,
     SSHHost,
-    _channel_open_error,
-    _command_line,
     auth_rejected_message,
     backoff_delay,
     changed_host_key_message,
@@ -33,6 +31,8 @@ from console.engine.hosts import (
     no_credentials_message,
     unknown_host_key_message,
 )
+from console.engine.hosts.commands import command_line
+from console.engine.hosts.ssh import channel_open_error
 from console.models import ConnectionStatus, ConnState
 
 LOCAL = ServerConfig(name="local")
@@ -205,7 +205,7 @@ async def test_argv_must_not_be_a_shell_string() -> None:
     with pytest.raises(ValueError):
         await LocalHost(LOCAL).run("rm -rf /")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        _command_line([])
+        command_line([])
 
 
 # --------------------------------------------------------------------------- remote wrapper
@@ -218,7 +218,7 @@ HOSTILE = ["printf", "%s|", "a b", "$HOME", "'q'", '"dq"', ";id", "`id`", "$(id)
 def _run_wrapped(argv: list[str]) -> tuple[int, bytes, bytes]:
     """Run the remote command line with sh, stdin held open as an SSH channel holds it
     (closing it early would, rightly, make the watchdog stop the command)."""
-    proc = subprocess.Popen(["sh", "-c", _command_line(argv)], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(["sh", "-c", command_line(argv)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
     try:
@@ -251,7 +251,7 @@ def test_remote_watchdog_kills_the_command_when_stdin_closes(tmp_path: Path) -> 
     """sshd closes the command's stdin when our channel goes: the command must die."""
     pidfile = tmp_path / "pid"
     argv = ["sh", "-c", f'echo "$$" > {pidfile}; sleep 30 | cat']
-    proc = subprocess.Popen(["sh", "-c", _command_line(argv)], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(["sh", "-c", command_line(argv)], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 5
@@ -438,7 +438,7 @@ def test_no_credentials_and_rejected_messages() -> None:
 ])
 def test_tunnel_failures_map_to_local_connect_errors(code: int, reason: str,
                                                       expected: type[OSError]) -> None:
-    exc = _channel_open_error(asyncssh.ChannelOpenError(code, reason), "db", 5432, "prod")
+    exc = channel_open_error(asyncssh.ChannelOpenError(code, reason), "db", 5432, "prod")
     assert type(exc) is expected
     assert "db:5432" in str(exc) and "prod" in str(exc)
     if expected is ConnectionRefusedError:
