@@ -62,6 +62,7 @@ from typing import Any, Generic, TypeVar
 
 from console.config import Config, ServerConfig
 from console.engine import dockerapi
+from console.engine.contracts import Change
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.redact import TRIGGERS, redact, redact_line
 from console.engine.rules import LineRewrite, RuleError, RuleSet
@@ -840,8 +841,9 @@ class LogService:
 
     # -- containers (loop) -------------------------------------------------------------
 
-    def _on_containers(self, server: str) -> None:
+    def _on_containers(self, change: str | Change) -> None:
         """The ContainerService changed this server's rows: start/stop readers to match."""
+        server = change.server if isinstance(change, Change) else change
         if not self._running or server not in self._servers:
             return
         snap = self.containers.snapshot().get(server)

@@ -42,6 +42,7 @@ from typing import Any
 
 from console.config import Config, SecretsConfig, ServerConfig
 from console.engine import dockerapi
+from console.engine.contracts import Change
 from console.engine.envfile import EnvFile, parse_env
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.listeners import Listeners
@@ -584,9 +585,10 @@ class SecretService:
             if server is None or name == server:
                 st.wake.set()
 
-    def _containers_changed(self, server: str) -> None:
-        """A container of ``server`` changed: re-check it shortly (bursts coalesce)."""
-        st = self.servers.get(server)
+    def _containers_changed(self, change: str | Change) -> None:
+        """A container of a server changed: re-check it shortly (bursts coalesce)."""
+        server = change.server if isinstance(change, Change) else change
+        st = self.servers.get(server) if server is not None else None
         if st is None or (st.soon is not None and not st.soon.cancelled()
                           and st.soon.when() > asyncio.get_running_loop().time()):
             return
