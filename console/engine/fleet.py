@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from console.config import Config
 from console.engine.actions import ActionService
 from console.engine.containers import ContainerService
+from console.engine.contracts import Service
 from console.engine.health import HealthService
 from console.engine.host_api import Host
 from console.engine.hosts import make_host
@@ -39,8 +39,10 @@ class Fleet:
         self.health = HealthService(config, self.hosts)
         self.actions = ActionService(config, self.hosts, containers=self.containers)
         self.logs = LogService(config, self.hosts, containers=self.containers)
-        self.services: list[Any] = [self.containers, self.secrets, self.health,
-                                    self.actions, self.logs]
+        # Typed by the contract alone: the Fleet starts, refreshes and stops them, and
+        # never reaches into one.
+        self.services: tuple[Service[object], ...] = (
+            self.containers, self.secrets, self.health, self.actions, self.logs)
 
     async def start(self) -> None:
         """Connect every host in the background, then start the live services."""

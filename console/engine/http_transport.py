@@ -63,6 +63,8 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=No
 _READ_CHUNK = 64 * 1024
 _CLOSE_GRACE = 1.0  # seconds a close may wait for the peer before we stop caring
 
+_T = typing.TypeVar("_T")
+
 _STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, asyncssh.Error)
 
 
@@ -186,7 +188,7 @@ class TLSStream(httpcore.AsyncNetworkStream):
         else:
             self._incoming.write_eof()
 
-    async def _run(self, op: Callable[[], typing.Any], timeout: float | None) -> typing.Any:
+    async def _run(self, op: Callable[[], _T], timeout: float | None) -> _T:
         """Drive one SSL operation, moving bytes between the BIOs and the raw stream."""
         while True:
             try:

@@ -163,7 +163,7 @@ class ContainerService(LazyDockerClients):
                 if st.pump is not None:
                     st.pump.stop()
                     st.pump = None
-            if not self._running:
+            if self._stopped():
                 return
             if st.host.status.is_up:
                 self.clients.invalidate(st.host)
@@ -172,6 +172,10 @@ class ContainerService(LazyDockerClients):
                 attempt = 0
             await self._sleep_or_host_change(st, retry_delay(attempt))
             attempt += 1
+
+    def _stopped(self) -> bool:
+        """``stop()`` was called (a method: the flag changes while the loop awaits)."""
+        return not self._running
 
     async def _sleep_or_host_change(self, st: ServerState, delay: float) -> None:
         """Back off, but no longer than it takes the host to come back after a loss."""

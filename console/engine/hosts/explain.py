@@ -13,6 +13,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import asyncssh
 
@@ -174,7 +175,8 @@ async def probe_agent() -> AgentInfo:
         return AgentInfo(None)
     try:
         async with asyncio.timeout(3):
-            agent = await asyncssh.connect_agent(sock)
+            # older asyncssh versions answer None when no agent is there
+            agent = cast("asyncssh.SSHAgentClient | None", await asyncssh.connect_agent(sock))
             if agent is None:
                 return AgentInfo(sock)
             try:

@@ -202,7 +202,7 @@ class SSHConnection(StatusMixin, Host):
                 log.exception("host %s: unexpected error in the connection loop", self.name)
                 detail = f"{self._address}: internal error: {type(exc).__name__}: {exc}"
             else:
-                if self._closed:
+                if self._is_closed():
                     return
                 # The link was up: start the backoff over, and say when it was lost.
                 attempt, down_since = 0, utcnow()
@@ -211,6 +211,10 @@ class SSHConnection(StatusMixin, Host):
             down_since = down_since or utcnow()
             await self._retry_later(detail, down_since, attempt)
             attempt += 1
+
+    def _is_closed(self) -> bool:
+        """``close()`` was called (a method: the flag changes while the loop awaits)."""
+        return self._closed
 
     async def _connect_and_hold(self) -> str:
         """One connection's life: connect, go UP, wait for the end; returns why it ended."""
