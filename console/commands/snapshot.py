@@ -91,7 +91,7 @@ async def _refresh_all(fleet: Fleet, window_s: int, deadline: float, errors: lis
 def build_document(fleet: Fleet, window_s: int, errors: list[str]) -> dict[str, Any]:
     containers = fleet.containers.snapshot()
     health = fleet.health.snapshot().results
-    secrets = fleet.secrets.snapshot()
+    secrets = fleet.secrets.snapshot().servers
     servers = []
     for server in fleet.config.servers:
         name = server.name

@@ -46,6 +46,7 @@ from console.models import utcnow
 
 __all__ = [
     "AUDIT_VERSION",
+    "AuditValue",
     "AuditEntry",
     "AuditLog",
     "AuditRead",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 AUDIT_VERSION = 1
+AuditValue = str | int | float | bool | list[str] | None
+"""What an audit record's field may hold: names, numbers, verdicts; never a secret."""
 TAIL_BYTES = 8 * 1024 * 1024
 """How much of the end of the log a reader looks at: years of actions, bounded memory."""
 
@@ -118,7 +121,7 @@ class AuditLog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def intent(self, action: str, server: str, target: str, **details: Any) -> str:
+    def intent(self, action: str, server: str, target: str, **details: AuditValue) -> str:
         """Record that ``action`` is about to run; returns the id that links its outcome.
 
         Raises ``AuditUnavailable`` if the record could not be made durable: the caller must
@@ -129,9 +132,12 @@ class AuditLog:
         return action_id
 
     def outcome(self, action_id: str, action: str, server: str, target: str, *,
-                outcome: str, ok: bool, exit_status: int | None = None,
-                **details: Any) -> None:
-        """Record how an action ended (``outcome``: succeeded, failed, cancelled, error)."""
+                outcome: str, ok: bool, **details: AuditValue) -> None:
+        """Record how an action ended (``outcome``: succeeded, failed, cancelled, error).
+
+        Every outcome carries ``exit_status`` (None when the action has none).
+        """
+        exit_status = details.pop("exit_status", None)
         fields = {"outcome": outcome, "ok": ok, "exit_status": exit_status, **details}
         self._append(self._record("outcome", action_id, action, server, target, fields))
 

@@ -37,7 +37,8 @@ class Fleet:
         self.containers = ContainerService(config, self.hosts)
         self.secrets = SecretService(config, self.hosts, containers=self.containers)
         self.health = HealthService(config, self.hosts)
-        self.actions = ActionService(config, self.hosts, containers=self.containers)
+        self.actions = ActionService(config, self.hosts, containers=self.containers,
+                                     clients=self.containers.clients)
         self.logs = LogService(config, self.hosts, containers=self.containers)
         # Typed by the contract alone: the Fleet starts, refreshes and stops them, and
         # never reaches into one.

@@ -161,7 +161,7 @@ async def test_a_crash_in_any_pane_or_screen_shows_no_secret(
 async def test_the_secrets_engine_failing_on_a_value_shows_no_secret(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog, capfd) -> None:
     """A classifier bug that raises with the value in its message: shown as a state only."""
-    import console.engine.secrets as secrets_engine
+    import console.engine.secrets.observe as secrets_engine
 
     config_path, _env, markers = _setup(tmp_path)
     monkeypatch.setenv(PASSWORD_VAR, "unused")

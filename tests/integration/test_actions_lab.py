@@ -245,8 +245,8 @@ async def test_signature_mismatch_when_the_env_file_changed_behind_the_backend(
     signature = result.signature
     assert signature is not None and signature.verdict == "invalid"
     assert signature.text.startswith("signature INVALID: the secret differs")
-    assert env_file in signature.text and "valid with container crm-backend-1" in signature.text
-    assert dict(signature.places) == {env_file: "invalid", "container crm-backend-1": "valid"}
+    assert env_file in signature.text and "valid with container:crm-backend-1" in signature.text
+    assert dict(signature.places) == {env_file: "invalid", "container:crm-backend-1": "valid"}
     assert_audited(config, "test_login", "failed", signature="invalid")
     text = config.console.audit_log.read_text()
     assert lab_clean.env("alpha")["JWT_SECRET"] not in text
@@ -281,7 +281,7 @@ async def test_signature_mismatch_when_the_backend_was_recreated_with_another_se
     assert result.klass == "accepted" and signature is not None
     assert signature.verdict == "invalid", signature.text
     assert dict(signature.places) == {str(lab_clean.env_files["alpha"]): "invalid",
-                                      "container crm-backend-1": "valid"}
+                                      "container:crm-backend-1": "valid"}
     assert_audited(config, "test_login", "failed", signature="invalid")
     assert other not in config.console.audit_log.read_text()
 

@@ -258,11 +258,11 @@ async def test_no_marker_anywhere_after_running_the_tui(leaky: Leaky, isolated_h
         shot = app.save_screenshot(filename="secrets-leak.svg", path=str(isolated_home))
         assert Path(shot).stat().st_size > 1000
         service = app.fleet.secrets
-        snapshot = service.snapshot()
+        snapshot = service.snapshot().servers
         collected["snapshot repr"] = repr(snapshot)
-        collected["service repr"] = repr(service) + repr(service.drift())
+        collected["service repr"] = repr(service) + repr(service.snapshot().drift)
         collected["check json secrets"] = json.dumps(
-            [secret_status_json(s) for s in service.statuses()])
+            [secret_status_json(s) for s in service.snapshot().statuses])
         collected["check json volumes"] = json.dumps(
             [v.as_json() for r in snapshot.values() for v in r.volumes])
         collected["other panes"] = "\n".join(

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from console.config import Config, SecretsConfig
+from console.engine.actions import read_secret_places
 from console.engine.dockerapi import DockerClients
 from console.engine.hosts import make_host
 from console.engine.secrets import (
@@ -54,7 +55,7 @@ async def service_for(config: Config) -> AsyncIterator[SecretService]:
 async def check(config: Config) -> dict[str, ServerSecrets]:
     async with service_for(config) as service:
         await service.refresh()
-        return service.snapshot()
+        return dict(service.snapshot().servers)
 
 
 def status(snapshot: dict[str, ServerSecrets], server: str, name: str,
@@ -253,13 +254,19 @@ async def test_jwt_secret_differs_between_alpha_and_bravo(lab_clean: Any) -> Non
     assert_no_value(snapshot, values)
 
 
-async def test_fetch_secret_for_verification_reads_the_running_value(lab_clean: Any) -> None:
+async def test_the_verification_reader_reads_the_running_values(lab_clean: Any) -> None:
+    """test-login's reader (``read_secret_places``) over real SSH: the values the lab set,
+    at the places the secrets service reports, with the same labels."""
     config = lab_clean.load_config()
     async with exclusive(lab_clean), service_for(config) as service:
         for server in ("alpha", "bravo"):
-            assert await service.fetch_secret_for_verification(server, "JWT_SECRET") == \
-                lab_clean.env(server)["JWT_SECRET"]
-        found = await service.fetch_secret_places_for_verification("alpha", "SERVICE_SECRET")
+            st = service.servers[server]
+            found = await read_secret_places(st.config, st.host, service.clients,
+                                             "JWT_SECRET")
+            assert {value for _, value in found} == {lab_clean.env(server)["JWT_SECRET"]}
+        st = service.servers["alpha"]
+        found = await read_secret_places(st.config, st.host, service.clients,
+                                         "SERVICE_SECRET")
         assert [place for place, _ in found] == list(places(lab_clean, "alpha"))
         assert {value for _, value in found} == {lab_clean.env("alpha")["SERVICE_SECRET"]}
 
@@ -345,12 +352,12 @@ async def test_deleted_volume_is_missing(lab: Any) -> None:
     try:
         async with service_for(_probe_config(lab, project)) as service:
             await service.refresh()
-            (present,) = service.snapshot()["alpha"].volumes
+            (present,) = service.snapshot().servers["alpha"].volumes
             assert (present.name, present.status, present.used_by) == (
                 volume, "present", (f"{project}-probe-1",))
             await asyncio.to_thread(_remove_probe, lab, project, volume)
             await service.refresh()
-            (gone,) = service.snapshot()["alpha"].volumes
+            (gone,) = service.snapshot().servers["alpha"].volumes
             assert (gone.name, gone.status, gone.ok) == (volume, "missing", False)
             assert "gone now" in gone.detail
     finally:

@@ -27,7 +27,7 @@ from console.engine.health import EndpointState, HealthSnapshot
 from console.engine.host_api import Host, HostUnavailable, StatusListener
 from console.engine.listeners import Listeners
 from console.engine.logs import INITIAL_WINDOW_S, LogService
-from console.engine.secrets import ServerSecrets, VolumeStatus
+from console.engine.secrets import SecretsSnapshot, ServerSecrets, VolumeStatus
 from console.models import (
     CommandResult,
     ConnectionStatus,
@@ -409,11 +409,9 @@ class StaticSecrets(StaticService):
                 since=FROZEN_NOW, checked_at=FROZEN_NOW - timedelta(seconds=10)),
         }
 
-    def snapshot(self) -> dict[str, ServerSecrets]:
-        return dict(self.servers)
-
-    def drift(self) -> dict[str, str]:
-        return {"JWT_SECRET": "A = alpha crm/.env, alpha crm-backend-1; B = bravo crm2/.env"}
+    def snapshot(self) -> SecretsSnapshot:
+        return SecretsSnapshot(dict(self.servers), {
+            "JWT_SECRET": "A = alpha crm/.env, alpha crm-backend-1; B = bravo crm2/.env"})
 
 
 class FrozenLogService(LogService):

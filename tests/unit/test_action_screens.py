@@ -14,6 +14,7 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Input, RichLog, Static
 
+from console.config import SecretsConfig
 from console.engine.audit import AuditLog
 from console.ui.screens.audit_view import AuditScreen, action_commands
 from console.ui.screens.confirm import ConfirmScreen
@@ -230,12 +231,14 @@ async def test_test_login_screen_shows_class_claims_expiry_and_signature(tmp_pat
     monkeypatch.setenv("OPS_LOGIN_PASSWORD", PASSWORD)
     from tests.unit.test_actions import SECRET
 
-    async def fetch(server: str, name: str) -> list[tuple[str, str | None]]:
-        return [("/srv/crm/.env", SECRET + "-but-changed")]
+    env_file = tmp_path / "crm.env"
+    env_file.write_text(f"JWT_SECRET={SECRET}-but-changed\n")
 
     async with LoginServer(good_login) as server:
         config = login_config(tmp_path, server.url, verify_with_secret="JWT_SECRET")
-        app = Harness(fleet_for(config, secret_fetcher=fetch),
+        config = dataclasses.replace(config, servers=(dataclasses.replace(
+            config.servers[0], secrets=SecretsConfig(env_files=(str(env_file),))),))
+        app = Harness(fleet_for(config, FakeClient()),
                       lambda fleet: LoginScreen(fleet, "alpha"))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, LoginScreen)

@@ -46,12 +46,15 @@ from console.engine.actions import (
     ActionRefused,
     ActionService,
     OutputLine,
+    ServerActions,
+    audited,
     classify_login_status,
     inspect_token,
     token_preview,
     verify_signature,
 )
 from console.engine.audit import AuditLog, read_audit
+from console.engine.contracts import Change
 from console.engine.hosts import LocalHost
 from console.models import ConnectionStatus, ConnState, ContainerInfo, utcnow
 
@@ -309,7 +312,7 @@ async def test_only_one_migration_per_server_and_cancel_kills_it(tmp_path: Path,
 
 async def test_cancel_escalates_to_kill_when_term_is_ignored(tmp_path: Path,
                                                              client: FakeClient, monkeypatch):
-    monkeypatch.setattr("console.engine.actions.KILL_GRACE", 0.3)
+    monkeypatch.setattr("console.engine.actions.migrate.KILL_GRACE", 0.3)
     client.api.script.update(hang=True, ignore_term=True)
     config = make_config(tmp_path)
     service = make_service(config, client)
@@ -360,6 +363,72 @@ async def test_stopping_the_service_kills_a_running_migration(tmp_path: Path,
     result = await asyncio.wait_for(task, 10)
     assert "the console is stopping" in result.detail and result.exit_status == 143
     assert audit_records(config)[-1]["outcome"] == "cancelled"
+
+
+async def test_the_read_model_shows_the_running_migration_and_each_last_result(
+        tmp_path: Path, client: FakeClient):
+    client.api.script.update(frames=[(b"working\n", None)], hang=True)
+    config = make_config(tmp_path)
+    containers = FakeContainers()
+    service = make_service(config, client, containers=containers)
+    changes: list[Change] = []
+    service.subscribe(changes.append)
+    assert service.snapshot().servers["alpha"] == ServerActions("alpha")
+
+    task = asyncio.create_task(service.migrate("alpha"))
+    await wait_for(lambda: service.running_migration("alpha") is not None
+                   and service.running_migration("alpha").pid is not None)
+    running = service.snapshot().servers["alpha"].migration
+    assert running is not None and running.plan.target == "app" and running.pid_known
+    assert running.state == "running"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        running.state = "done"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        service.snapshot().servers["alpha"] = ServerActions("alpha")  # type: ignore[index]
+    service.cancel_migration("alpha")
+    migrated = await asyncio.wait_for(task, 10)
+    restarted = await service.restart("alpha", "abc123")
+
+    entry = service.snapshot().servers["alpha"]
+    assert entry.migration is None
+    assert entry.migrate is migrated and entry.restart is restarted
+    assert entry.test_login is None
+    assert changes and all(c == Change("actions", "alpha") for c in changes)
+
+
+async def test_an_exception_escaping_an_action_still_ends_its_audit_record(tmp_path: Path):
+    """The intent is never left alone by a bug: an "error" outcome names the type only."""
+    config = make_config(tmp_path)
+    audit = AuditLog(config.console.audit_log, user="tester", hostname="console-box")
+    with pytest.raises(ZeroDivisionError):
+        async with audited(audit, "restart", "alpha", "crm-backend-1", container_id="x"):
+            raise ZeroDivisionError(f"the value {PASSWORD} must never be written")
+    intent, outcome = audit_records(config)
+    assert (intent["phase"], outcome["phase"]) == ("intent", "outcome")
+    assert outcome["id"] == intent["id"] and outcome["outcome"] == "error"
+    assert outcome["detail"] == "failed: ZeroDivisionError" and outcome["ok"] is False
+    assert PASSWORD not in config.console.audit_log.read_text()
+
+
+async def test_a_cancelled_action_gets_a_cancelled_outcome_with_its_fields(tmp_path: Path):
+    config = make_config(tmp_path)
+    audit = AuditLog(config.console.audit_log, user="tester", hostname="console-box")
+    entered = asyncio.Event()
+
+    async def action() -> None:
+        async with audited(audit, "migrate", "alpha", "app") as record:
+            record.on_cancel = lambda: {"exit_status": 143, "detail": "stopped waiting"}
+            entered.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(action())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    _, outcome = audit_records(config)
+    assert outcome["outcome"] == "cancelled" and outcome["exit_status"] == 143
+    assert outcome["detail"] == "stopped waiting"
 
 
 async def test_no_migration_configured_is_refused(tmp_path: Path):
@@ -570,28 +639,31 @@ async def test_error_bodies_that_echo_the_password_are_scrubbed(tmp_path: Path, 
     assert PASSWORD not in result.body_preview and "•••" in result.body_preview
 
 
-async def test_signature_verified_against_every_place(tmp_path: Path, creds):
-    places: dict[str, str | None] = {"/srv/crm/.env": SECRET, "container crm-backend-1": SECRET}
-
-    async def fetch(server: str, name: str) -> list[tuple[str, str | None]]:
-        assert (server, name) == ("alpha", "JWT_SECRET")
-        return list(places.items())
+async def test_signature_verified_against_every_place(tmp_path: Path, creds,
+                                                      client: FakeClient):
+    env_file = tmp_path / "crm.env"
+    env_file.write_text(f"JWT_SECRET={SECRET}\n")
+    client.api.env["crm-backend-1"] = [f"JWT_SECRET={SECRET}"]
 
     async with LoginServer(good_login) as server:
         config = login_config(tmp_path, server.url, verify_with_secret="JWT_SECRET")
-        service = make_service(config, secret_fetcher=fetch)
+        config = dataclasses.replace(config, servers=(dataclasses.replace(
+            config.servers[0], secrets=SecretsConfig(env_files=(str(env_file),),
+                                                     containers=("crm-backend-1",))),))
+        service = make_service(config, client)
         valid = await service.test_login("alpha")
-        places["/srv/crm/.env"] = "the-file-was-edited-but-the-backend-not-recreated"
+        env_file.write_text("JWT_SECRET=the-file-was-edited-but-the-backend-not-recreated\n")
         drift = await service.test_login("alpha")
-        places.clear()
+        env_file.unlink()
+        client.api.env.clear()
         missing = await service.test_login("alpha")
 
     assert valid.ok and valid.signature is not None and valid.signature.verdict == "valid"
     assert valid.signature.text.startswith("signature valid")
     assert not drift.ok and drift.signature is not None
     assert drift.signature.text.startswith("signature INVALID: the secret differs")
-    assert "/srv/crm/.env" in drift.signature.text
-    assert "valid with container crm-backend-1" in drift.signature.text
+    assert str(env_file) in drift.signature.text
+    assert "valid with container:crm-backend-1" in drift.signature.text
     assert missing.signature is not None and missing.signature.verdict == "unavailable"
     assert "not found" in missing.signature.text
     text = config.console.audit_log.read_text()
@@ -614,7 +686,7 @@ async def test_default_secret_reader_uses_env_files_and_container_env(tmp_path: 
         result = await make_service(config, client).test_login("alpha")
     assert result.signature is not None and result.signature.verdict == "invalid"
     assert result.signature.places == ((str(env_file), "valid"),
-                                       ("container crm-backend-1", "invalid"))
+                                       ("container:crm-backend-1", "invalid"))
 
 
 class DownHost(LocalHost):
@@ -627,7 +699,7 @@ class DownHost(LocalHost):
 
 
 async def test_a_server_that_never_comes_up_fails_clearly(tmp_path: Path, creds, monkeypatch):
-    monkeypatch.setattr("console.engine.actions.CONNECT_WAIT", 0.2)
+    monkeypatch.setattr("console.engine.actions.service.CONNECT_WAIT", 0.2)
     config = login_config(tmp_path, "http://127.0.0.1:9/login")
     login = dataclasses.replace(config.servers[0].test_login, from_="server")
     server = dataclasses.replace(config.servers[0], host="10.0.0.1", test_login=login)

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from console.config import Config, ConsoleSettings, SecretsConfig, ServerConfig
+from console.engine.actions import read_secret_places
+from console.engine.contracts import Change
 from console.engine.dockerapi import DockerClients
 from console.engine.host_api import Host, HostUnavailable, StatusListener
 from console.engine.listeners import Listeners
@@ -31,6 +33,7 @@ from console.engine.secrets import (
     ServerSecrets,
     classify_value,
     compose_volume_names,
+    container_place,
     looks_secret,
     needs_length,
     secret_status_json,
@@ -150,8 +153,14 @@ class FakeAPI:
                 for c in self.daemon.containers.values()]
 
     def inspect_container(self, cid: str) -> dict[str, Any]:
+        """By id or by name, as Docker does; an unknown one is docker's NotFound."""
+        import docker.errors
+
         self.daemon.check()
-        doc = self.daemon.containers[cid]
+        doc = self.daemon.containers.get(cid) or next(
+            (c for c in self.daemon.containers.values() if c["Name"] == f"/{cid}"), None)
+        if doc is None:
+            raise docker.errors.NotFound(f"No such container: {cid}")
         return {"Id": cid, "Name": doc["Name"],
                 "Config": {"Env": list(doc["Env"]), "Labels": dict(doc["Labels"])}}
 
@@ -362,7 +371,7 @@ async def test_healthy_lab_like_setup_is_all_present_without_drift() -> None:
     world = World()
     service = world.service()
     await service.refresh()
-    snap = service.snapshot()
+    snap = service.snapshot().servers
     assert snap["alpha"].state == "ok" and snap["bravo"].state == "ok"
     assert snap["alpha"].places == ("/srv/crm/.env", "container:crm-backend-1")
     for result in snap.values():
@@ -380,7 +389,7 @@ async def test_missing_empty_and_weak_secrets() -> None:
     world.sync()
     service = world.service()
     await service.refresh()
-    snap = service.snapshot()
+    snap = service.snapshot().servers
     for place in ("/srv/crm/.env", "container:crm-backend-1"):
         assert status_of(snap, "alpha", "SERVICE_SECRET", place).status == "missing"
         assert status_of(snap, "alpha", "DATABASE_URL", place).status == "empty"
@@ -398,11 +407,12 @@ async def test_set_in_file_but_not_in_container_needs_a_recreate() -> None:
     world.sync(container_alpha=container)
     service = world.service()
     await service.refresh()
-    status = status_of(service.snapshot(), "alpha", "SERVICE_SECRET", "container:crm-backend-1")
+    status = status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
+                       "container:crm-backend-1")
     assert status.status == "not_in_container"
     assert "recreate" in status.detail and "/srv/crm/.env" in status.detail
     # the file itself is fine
-    assert status_of(service.snapshot(), "alpha", "SERVICE_SECRET", "/srv/crm/.env").ok
+    assert status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET", "/srv/crm/.env").ok
 
 
 async def test_file_and_container_disagree() -> None:
@@ -411,7 +421,7 @@ async def test_file_and_container_disagree() -> None:
     world.sync(container_alpha=container)
     service = world.service()
     await service.refresh()
-    snap = service.snapshot()
+    snap = service.snapshot().servers
     status = status_of(snap, "alpha", "SERVICE_SECRET", "container:crm-backend-1")
     assert status.status == "differs_from_file" and not status.ok
     assert STRONG[::-1] not in everything_said(snap) and STRONG not in everything_said(snap)
@@ -422,7 +432,8 @@ async def test_empty_in_container_while_the_file_has_a_value_is_a_difference() -
     world.sync(container_alpha=dict(world.alpha_env, SERVICE_SECRET=""))
     service = world.service()
     await service.refresh()
-    status = status_of(service.snapshot(), "alpha", "SERVICE_SECRET", "container:crm-backend-1")
+    status = status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
+                       "container:crm-backend-1")
     assert status.status == "differs_from_file" and "empty in the container" in status.detail
 
 
@@ -430,11 +441,11 @@ async def test_jwt_secret_drift_between_servers_names_the_places() -> None:
     world = World()
     world.bravo_env["JWT_SECRET"] = STRONG2 + "x"
     world.sync()
-    changes: list[str] = []
+    changes: list[Change] = []
     service = world.service()
     service.subscribe(changes.append)
     await service.refresh()
-    snap = service.snapshot()
+    snap = service.snapshot().servers
     rows = [s for r in snap.values() for s in r.statuses if s.name == "JWT_SECRET"]
     assert len(rows) == 4 and all(s.drift and not s.ok for s in rows)
     alpha_file = status_of(snap, "alpha", "JWT_SECRET", "/srv/crm/.env")
@@ -445,10 +456,11 @@ async def test_jwt_secret_drift_between_servers_names_the_places() -> None:
     assert split_drift(alpha_file.detail) == ("", f"value A here; {summary}")
     bravo_file = status_of(snap, "bravo", "JWT_SECRET", "/srv/crm2/.env")
     assert split_drift(bravo_file.detail) == ("", f"value B here; {summary}")
-    assert service.drift() == {"JWT_SECRET": summary}
+    assert service.snapshot().drift == {"JWT_SECRET": summary}
     # not-consistent names may differ between servers without drift
     assert not any(s.drift for r in snap.values() for s in r.statuses if s.name != "JWT_SECRET")
-    assert set(changes) == {"alpha", "bravo"}
+    assert {c.server for c in changes} == {"alpha", "bravo"}
+    assert {c.service for c in changes} == {"secrets"}
     assert STRONG not in everything_said(snap) and STRONG2 not in everything_said(snap)
 
 
@@ -458,23 +470,23 @@ async def test_drift_clears_when_values_agree_again() -> None:
     world.sync()
     service = world.service()
     await service.refresh()
-    assert any(s.drift for s in service.statuses())
+    assert any(s.drift for s in service.snapshot().statuses)
     world.bravo_env["JWT_SECRET"] = STRONG
     world.sync()
     await service.refresh()
-    assert not any(s.drift for s in service.statuses())
-    assert service.drift() == {}
+    assert not any(s.drift for s in service.snapshot().statuses)
+    assert service.snapshot().drift == {}
 
 
 async def test_check_json_shape_has_no_value_and_no_fingerprint() -> None:
     world = World()
     service = world.service()
     await service.refresh()
-    for status in service.statuses():
+    for status in service.snapshot().statuses:
         doc = secret_status_json(status)
         assert set(doc) == {"name", "place", "status", "ok", "detail", "drift"}
         assert STRONG not in str(doc)
-    assert all(v.as_json()["status"] == "present" for r in service.snapshot().values()
+    assert all(v.as_json()["status"] == "present" for r in service.snapshot().servers.values()
                for v in r.volumes)
 
 
@@ -486,7 +498,7 @@ async def test_invalid_env_lines_are_reported_by_number_without_their_text() -> 
     ).encode()
     service = world.service()
     await service.refresh()
-    snap = service.snapshot()
+    snap = service.snapshot().servers
     messages = [p.message for p in snap["alpha"].problems]
     assert "line 2: unterminated double quote (line skipped)" in messages
     assert "line 3: expected NAME=value (line skipped)" in messages
@@ -501,7 +513,7 @@ async def test_unreadable_and_absent_files_and_containers_are_said_in_words() ->
     world.daemons["bravo"].containers.clear()
     service = world.service()
     await service.refresh()
-    snap = service.snapshot()
+    snap = service.snapshot().servers
     alpha_problems = {(p.place, p.message, p.fatal) for p in snap["alpha"].problems}
     assert ("/srv/crm/.env", "cannot be read: permission denied", True) in alpha_problems
     assert not [s for s in snap["alpha"].statuses if s.place == "/srv/crm/.env"]
@@ -519,10 +531,10 @@ async def test_docker_down_still_checks_the_files() -> None:
     world.daemons["alpha"].broken = ConnectionRefusedError("connection refused")
     service = world.service()
     await service.refresh()
-    result = service.snapshot()["alpha"]
+    result = service.snapshot().servers["alpha"]
     assert result.state == "ok"
     assert any(p.place == "docker" and "refused" in p.message for p in result.problems)
-    assert status_of(service.snapshot(), "alpha", "JWT_SECRET", "/srv/crm/.env").ok
+    assert status_of(service.snapshot().servers, "alpha", "JWT_SECRET", "/srv/crm/.env").ok
 
 
 async def test_a_down_server_is_a_state_and_keeps_its_last_results_marked_stale() -> None:
@@ -531,7 +543,7 @@ async def test_a_down_server_is_a_state_and_keeps_its_last_results_marked_stale(
     await service.refresh()
     world.hosts["bravo"].set_state(ConnState.LOST, "connection reset")
     await service.refresh()
-    snap = service.snapshot()
+    snap = service.snapshot().servers
     assert snap["alpha"].state == "ok"
     bravo = snap["bravo"]
     assert bravo.state == "unavailable" and bravo.stale and bravo.statuses
@@ -543,27 +555,27 @@ async def test_live_mode_follows_host_loss_and_recovery() -> None:
     world = World()
     service = SecretService(world.config, world.hosts, clients=clients_for(world.daemons),
                             interval=60)
-    seen: list[str] = []
+    seen: list[Change] = []
     service.subscribe(seen.append)
     await service.start()
     try:
-        await until(lambda: all(r.state == "ok" for r in service.snapshot().values()))
+        await until(lambda: all(r.state == "ok" for r in service.snapshot().servers.values()))
         world.hosts["alpha"].set_state(ConnState.LOST, "sshd went away")
-        assert service.snapshot()["alpha"].state == "unavailable"
-        assert "sshd went away" in service.snapshot()["alpha"].error
+        assert service.snapshot().servers["alpha"].state == "unavailable"
+        assert "sshd went away" in service.snapshot().servers["alpha"].error
         del world.alpha_env["SERVICE_SECRET"]
         world.sync()
         world.hosts["alpha"].set_state(ConnState.UP)
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
-        assert status_of(service.snapshot(), "alpha", "SERVICE_SECRET",
+        await until(lambda: service.snapshot().servers["alpha"].state == "ok")
+        assert status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
                          "/srv/crm/.env").status == "missing"
         # request_refresh wakes the loop without waiting for the interval
         world.alpha_env["SERVICE_SECRET"] = STRONG2
         world.sync()
         service.request_refresh("alpha")
-        await until(lambda: status_of(service.snapshot(), "alpha", "SERVICE_SECRET",
+        await until(lambda: status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
                                       "/srv/crm/.env").ok)
-        assert "alpha" in seen
+        assert Change("secrets", "alpha") in seen
     finally:
         await service.stop()
 
@@ -581,7 +593,7 @@ class FakeContainers:
 
 async def test_a_container_change_is_rechecked_without_waiting_for_the_interval(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import console.engine.secrets as module
+    import console.engine.secrets.service as module
 
     monkeypatch.setattr(module, "CONTAINER_CHANGE_DELAY", 0.05)
     world = World()
@@ -590,35 +602,42 @@ async def test_a_container_change_is_rechecked_without_waiting_for_the_interval(
                             containers=containers, interval=600)
     await service.start()
     try:
-        await until(lambda: all(r.state == "ok" for r in service.snapshot().values()))
+        await until(lambda: all(r.state == "ok" for r in service.snapshot().servers.values()))
         container = dict(world.alpha_env)
         del container["SERVICE_SECRET"]
         world.sync(container_alpha=container)  # recreated with a different env
         for callback in list(containers.callbacks):
             for _ in range(5):  # a burst of events: one re-check
                 callback("alpha")
-        await until(lambda: status_of(service.snapshot(), "alpha", "SERVICE_SECRET",
+        await until(lambda: status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
                                       "container:crm-backend-1").status == "not_in_container")
     finally:
         await service.stop()
     assert containers.callbacks == []
 
 
-async def test_fetch_secret_for_verification_prefers_the_running_container() -> None:
+async def test_the_verification_reader_reads_every_place_fresh_with_the_panes_labels(
+        ) -> None:
+    """test-login's signature check reads the secret through ``read_secret_places``: the
+    env files, then the containers, labelled as the secrets pane labels them."""
     world = World()
     world.sync(container_alpha=dict(world.alpha_env, JWT_SECRET=STRONG2))
-    service = world.service()
-    assert await service.fetch_secret_for_verification("alpha", "JWT_SECRET") == STRONG2
-    world.daemons["alpha"].containers.clear()
-    assert await service.fetch_secret_for_verification("alpha", "JWT_SECRET") == STRONG
-    assert await service.fetch_secret_for_verification("alpha", "NOPE") is None
-    world.sync(container_alpha=dict(world.alpha_env, JWT_SECRET=STRONG2))
-    places = await service.fetch_secret_places_for_verification("alpha", "JWT_SECRET")
+    cfg, host = world.config.server("alpha"), world.hosts["alpha"]
+    clients = clients_for(world.daemons)
+    places = await read_secret_places(cfg, host, clients, "JWT_SECRET")
     assert places == [("/srv/crm/.env", STRONG), ("container:crm-backend-1", STRONG2)]
+    assert [p for p, _ in places] == list(world.service().servers["alpha"].config
+                                          .secrets.env_files) + [container_place(
+                                              "crm-backend-1")]
+    world.daemons["alpha"].containers.clear()
+    assert await read_secret_places(cfg, host, clients, "JWT_SECRET") == [
+        ("/srv/crm/.env", STRONG), ("container:crm-backend-1", None)]
+    assert await read_secret_places(cfg, host, clients, "NOPE") == [
+        ("/srv/crm/.env", None), ("container:crm-backend-1", None)]
     world.hosts["alpha"].set_state(ConnState.LOST)
     with pytest.raises(HostUnavailable):
-        await service.fetch_secret_for_verification("alpha", "JWT_SECRET")
-    assert STRONG not in repr(service)
+        await read_secret_places(cfg, host, clients, "JWT_SECRET")
+    assert STRONG not in repr(world.service())
 
 
 # =========================================================================== zero-config
@@ -639,7 +658,7 @@ async def test_zero_config_infers_names_and_places_from_compose_labels() -> None
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
     service = SecretService(config, {"local": host}, clients=clients_for({"local": daemon}))
     await service.refresh()
-    result = service.snapshot()["local"]
+    result = service.snapshot().servers["local"]
     assert result.inferred
     assert result.names == ("API_KEY", "JWT_SECRET", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
     assert result.places == ("/srv/crm/.env", "container:crm-backend-1", "container:lonely")
@@ -664,7 +683,7 @@ async def test_zero_config_project_without_env_file_is_not_a_problem() -> None:
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
     service = SecretService(config, {"local": host}, clients=clients_for({"local": daemon}))
     await service.refresh()
-    result = service.snapshot()["local"]
+    result = service.snapshot().servers["local"]
     assert result.problems == () and result.places == ("container:crm-backend-1",)
     assert host.reads == ["/srv/crm/.env"]
 
@@ -676,17 +695,17 @@ async def test_a_deleted_volume_is_reported_missing() -> None:
     world = World()
     service = world.service()
     await service.refresh()
-    assert {(v.name, v.status) for v in service.snapshot()["alpha"].volumes} == {
+    assert {(v.name, v.status) for v in service.snapshot().servers["alpha"].volumes} == {
         ("crm_dbdata", "present")}
     # `docker compose down -v` of the backend: container and volume gone
     daemon = world.daemons["alpha"]
     del daemon.containers["id-crm-backend-1"]
     del daemon.volumes["crm_dbdata"]
     await service.refresh()
-    (volume,) = service.snapshot()["alpha"].volumes
+    (volume,) = service.snapshot().servers["alpha"].volumes
     assert (volume.name, volume.status, volume.ok) == ("crm_dbdata", "missing", False)
     assert "gone now" in volume.detail
-    assert not service.snapshot()["alpha"].ok
+    assert not service.snapshot().servers["alpha"].ok
 
 
 async def test_volumes_declared_in_the_compose_file_or_mounted_but_absent_are_missing() -> None:
@@ -701,7 +720,7 @@ async def test_volumes_declared_in_the_compose_file_or_mounted_but_absent_are_mi
         {"Type": "volume", "Name": "f" * 64, "Destination": "/anon"})
     service = world.service()
     await service.refresh()
-    volumes = {v.name: v for v in service.snapshot()["alpha"].volumes}
+    volumes = {v.name: v for v in service.snapshot().servers["alpha"].volumes}
     assert set(volumes) == {"crm_dbdata", "crm_uploads", "crm_static"}
     assert volumes["crm_dbdata"].ok
     assert volumes["crm_uploads"].status == "missing"

@@ -169,10 +169,11 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
     def _build(self) -> dict[str, RenderableType | None]:
         if self.service is None:
             return {"servers": Text("secrets service not available", style="italic")}
-        snapshot = self.service.snapshot()
+        read = self.service.snapshot()
+        snapshot = dict(read.servers)
         if not snapshot:
             return {"servers": Text("no servers configured", style="italic")}
-        why = self._why(snapshot, self.service.drift())
+        why = self._why(snapshot, dict(read.drift))
         problems = self._problems(snapshot)
         return {
             "servers": self._server_lines(snapshot, self.now()),
