@@ -16,8 +16,8 @@ Extension points for the other panes and screens:
   from ``console.ui.screens.migrate`` / ``.test_login`` when those modules exist;
 - ``/`` and ``p`` call ``open_filter()`` / ``toggle_pause()`` on the logs pane;
 - ``selected_server()`` asks the focused pane's ``selected_server()``;
-- ``r`` goes through ``fleet.actions.restart(server, container_id)`` when the Fleet has an
-  actions service (audit), else ``fleet.containers.restart``;
+- ``r`` goes through ``fleet.actions.restart(server, container_id)``, always: a restart is
+  audited or not run;
 - the palette takes extra command sources (``console.ui.commands.register_command_source``);
 - ``clock`` (a ``() -> datetime``) is what every time-dependent text uses, frozen in tests.
 """
@@ -356,8 +356,7 @@ class OpsConsoleApp(App[int]):
                           ", image ", safe(info.image)),
             Text("It serves nothing until it is back up."),
         ]
-        if self._audited_restart() is not None:
-            body.append(Text("The intent and the outcome go to the audit log."))
+        body.append(Text("The intent and the outcome go to the audit log."))
         self.push_screen(ConfirmScreen(title, body, typed_name=server if protected else None),
                          callback=partial(self._restart_confirmed, server, container_id,
                                           info.name))
@@ -370,16 +369,12 @@ class OpsConsoleApp(App[int]):
         self.run_worker(self._restart(server, container_id, name), name=f"restart {name}",
                         group="actions", exit_on_error=False)
 
-    def _audited_restart(self) -> Callable[..., Any] | None:
-        actions = getattr(self.fleet, "actions", None)
-        restart = getattr(actions, "restart", None)
-        return restart if callable(restart) else None
-
     async def _restart(self, server: str, container_id: str, name: str) -> None:
-        restart = self._audited_restart() or self.fleet.containers.restart
+        """Through the actions service only: it writes the intent first and refuses when it
+        cannot, so no restart happens unaudited."""
         self.say(f"Restarting {name} on {server}…")
         try:
-            result = await restart(server, container_id)
+            result = await self.fleet.actions.restart(server, container_id)
         except Exception as exc:  # noqa: BLE001 - shown, the console carries on
             self.say(f"Restart of {name} on {server} failed: {exc}", severity="error",
                      timeout=15)

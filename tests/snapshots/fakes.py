@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import copy
 import queue
+import tempfile
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from console.config import Config, ConsoleSettings, ServerConfig
+from console.engine.actions import ActionService
+from console.engine.audit import AuditLog
 from console.engine.containers import (
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
@@ -275,22 +279,31 @@ def standard_daemons() -> dict[str, FakeDaemon]:
 class FakeFleet:
     """What the UI needs of a Fleet: config, hosts, services, start/stop, a containers service.
 
-    The containers service is real (over fake hosts and daemons). With ``every_pane`` the
-    other panes get fixed data (``StaticHealth``, ``StaticSecrets``, ``frozen_logs``);
-    without it they get no service at all, which is how the shell is tested alone.
+    The containers and actions services are real (over fake hosts and daemons). With
+    ``every_pane`` the other panes get fixed data (``StaticHealth``, ``StaticSecrets``,
+    ``frozen_logs``); without it they get no service at all, which is how the shell is
+    tested alone.
     """
 
     def __init__(self, config: Config | None = None,
                  hosts: dict[str, FakeHost] | None = None,
                  daemons: dict[str, FakeDaemon] | None = None,
-                 every_pane: bool = False) -> None:
+                 every_pane: bool = False, audit_log: Path | None = None) -> None:
         self.config = config or make_config()
         self.hosts: dict[str, FakeHost] = hosts or {
             s.name: FakeHost(s.name) for s in self.config.servers}
         self.daemons = daemons if daemons is not None else standard_daemons()
-        self.containers = ContainerService(self.config, self.hosts,
-                                           clients=fake_clients(self.daemons))
-        self.services: list[Any] = [self.containers]
+        clients = fake_clients(self.daemons)
+        self.containers = ContainerService(self.config, self.hosts, clients=clients)
+        # The real actions service, as in a Fleet: every restart is audited, here to
+        # ``audit_log`` (default: a file in a temporary directory made on the first record).
+        self.audit_log = audit_log or Path(tempfile.gettempdir()) / \
+            f"fake-fleet-{uuid.uuid4().hex}" / "audit.jsonl"
+        self.actions = ActionService(self.config, self.hosts, containers=self.containers,
+                                     clients=clients,
+                                     audit=AuditLog(self.audit_log, user="tester",
+                                                    hostname="console-box"))
+        self.services: list[Any] = [self.containers, self.actions]
         if every_pane:
             self.health = StaticHealth()
             self.secrets = StaticSecrets()

@@ -1,0 +1,93 @@
+"""The app's restart goes through the actions service only: audited, or not run at all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.ui.app import OpsConsoleApp
+from console.ui.screens.confirm import ConfirmScreen
+from tests.snapshots.fakes import FROZEN_NOW, FakeFleet
+
+pytestmark = pytest.mark.timeout(60)
+
+PLACEHOLDERS: dict[str, Any] = {"logs": None, "health": None, "secrets": None}
+
+
+async def until(pilot: Any, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+def messages(app: OpsConsoleApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def confirm_restart_of_the_backend(app: OpsConsoleApp, pilot: Any) -> None:
+    """Load the containers pane, select alpha's crm-backend-1, press r, confirm with y."""
+    pane = app.pane("containers")
+    await until(pilot, lambda: any(r[0].strip() == "crm-backend-1" for r in pane.row_texts()))
+    row = next(i for i, r in enumerate(pane.row_texts()) if r[0].strip() == "crm-backend-1")
+    pane.move_cursor(row=row)
+    await pilot.press("r")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    assert "audit log" in str(app.screen.query_one("#body").render())
+    await pilot.press("y")
+
+
+def make_app(fleet: FakeFleet) -> OpsConsoleApp:
+    return OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW,
+                         pane_classes=dict(PLACEHOLDERS))
+
+
+async def test_a_restart_from_the_app_writes_its_intent_and_outcome(tmp_path: Path) -> None:
+    fleet = FakeFleet(audit_log=tmp_path / "audit.jsonl")
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await confirm_restart_of_the_backend(app, pilot)
+        await until(pilot, lambda: "crm-backend-1 on alpha restarted." in messages(app))
+    assert ("restart", "a1" * 32) in fleet.daemons["alpha"].calls
+    records = [json.loads(line)
+               for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["action"], r["target"]) for r in records] == [
+        ("intent", "restart", "crm-backend-1"), ("outcome", "restart", "crm-backend-1")]
+    assert records[1]["outcome"] == "succeeded" and records[0]["id"] == records[1]["id"]
+
+
+async def test_no_audit_log_means_no_restart(tmp_path: Path) -> None:
+    """The audit log cannot be written (its directory is a file): the restart is refused
+    and the container is not touched."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    fleet = FakeFleet(audit_log=blocker / "audit.jsonl")
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await confirm_restart_of_the_backend(app, pilot)
+        await until(pilot, lambda: any("must not run unaudited" in m for m in messages(app)))
+        await pilot.pause(0.2)
+    assert not any(call[0] == "restart" for call in fleet.daemons["alpha"].calls)
+
+
+async def test_a_fleet_without_an_actions_service_restarts_nothing(tmp_path: Path) -> None:
+    """No unaudited way round: without the actions service, no restart reaches the
+    container service either."""
+    fleet = FakeFleet(audit_log=tmp_path / "audit.jsonl")
+    del fleet.actions
+    fleet.services = [fleet.containers]
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await confirm_restart_of_the_backend(app, pilot)
+        await until(pilot, lambda: any("Restart of crm-backend-1 on alpha failed" in m
+                                       for m in messages(app)))
+        await pilot.pause(0.2)
+    assert not any(call[0] == "restart" for call in fleet.daemons["alpha"].calls)
+    assert not (tmp_path / "audit.jsonl").exists()
