@@ -261,6 +261,7 @@ async def test_the_verification_reader_reads_the_running_values(lab_clean: Any) 
     async with exclusive(lab_clean), service_for(config) as service:
         for server in ("alpha", "bravo"):
             st = service.servers[server]
+            assert await st.host.wait_up(30), st.host.status.describe()
             found = await read_secret_places(st.config, st.host, service.clients,
                                              "JWT_SECRET")
             assert {value for _, value in found} == {lab_clean.env(server)["JWT_SECRET"]}
