@@ -80,7 +80,7 @@ def filled(app: Any) -> dict[str, bool | None]:
 
     pane = app.pane("secrets")
     text = "\n".join(pane.plain_lines()) if hasattr(pane, "plain_lines") else ""
-    ssnap = fleet.secrets.snapshot()
+    ssnap = fleet.secrets.snapshot().servers
     required = {name for s in app.config.servers for name in s.secrets.required}
     out["secrets"] = all(
         s in ssnap and ssnap[s].state == "ok" and ssnap[s].checked_at is not None

@@ -183,8 +183,8 @@ def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900) -> DiagnosisInp
         connections={name: host.status for name, host in fleet.hosts.items()},
         containers=fleet.containers.snapshot(),
         endpoints=fleet.health.snapshot(),
-        secrets=fleet.secrets.snapshot(),
+        secrets=fleet.secrets.snapshot().servers,
         lines=fleet.logs.buffered(),
-        logins={name: entry.get("test_login") for name, entry in actions.items()},
+        logins={name: entry.test_login for name, entry in actions.servers.items()},
         window_s=window_s,
     )
