@@ -1,0 +1,125 @@
+"""Prometheus's HTTP API: instant queries, active targets and its own alert list.
+
+One request per metric per round, whatever the number of targets: a fleet of 500 probes
+costs the same nine queries as a fleet of five.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from console.engine.fleet_sources.answers import SourceError, get_json
+
+__all__ = ["PROBE_METRICS", "PrometheusAPI", "Sample", "TargetInfo", "parse_duration"]
+
+# The blackbox_exporter series the fleet view reads, and ``up`` for every target.
+PROBE_METRICS = (
+    "up", "probe_success", "probe_http_status_code", "probe_duration_seconds",
+    "probe_http_duration_seconds", "probe_dns_lookup_time_seconds", "probe_ip_protocol",
+    "probe_failed_due_to_regex", "probe_ssl_earliest_cert_expiry",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """What ``/api/v1/targets`` says of one active target."""
+
+    labels: Mapping[str, str]
+    scrape_url: str
+    health: str
+    last_error: str
+    interval_s: float | None
+    timeout_s: float | None
+
+
+def parse_duration(text: str) -> float | None:
+    """A Prometheus duration ("15s", "1m30s", "500ms") in seconds; None if unreadable."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
+             "y": 31536000.0}
+    total, number = 0.0, ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else ch
+        if unit not in units or not number:
+            return None
+        total += float(number) * units[unit]
+        number = ""
+        i += len(unit)
+    return total if not number else None
+
+
+class PrometheusAPI:
+    """The few endpoints the fleet view reads, each answer checked for Prometheus's shape."""
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, *,
+                 headers: Mapping[str, str] | None = None,
+                 auth: httpx.BasicAuth | None = None) -> None:
+        self._client = client
+        self._base = base_url.rstrip("/")
+        self._headers = dict(headers or {})
+        self._auth = auth
+
+    async def _data(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        answer = await get_json(self._client, f"{self._base}{path}", params=params,
+                                headers=self._headers, auth=self._auth)
+        if not isinstance(answer, dict) or "status" not in answer:
+            raise SourceError(f"{path}: not a Prometheus API answer")
+        if answer.get("status") != "success":
+            error = str(answer.get("error", "unknown error"))[:200]
+            raise SourceError(f"{path}: Prometheus said {answer.get('errorType', 'error')}: "
+                              f"{error}")
+        return answer.get("data")
+
+    async def query(self, expr: str) -> list[Sample]:
+        """An instant query; each series' labels (``__name__`` kept) and its value."""
+        data = await self._data("/api/v1/query", {"query": expr})
+        if not isinstance(data, dict) or data.get("resultType") != "vector":
+            raise SourceError(f"query {expr!r}: expected an instant vector")
+        samples = []
+        for item in data.get("result") or []:
+            try:
+                labels = {str(k): str(v) for k, v in item["metric"].items()}
+                value = float(item["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                continue  # one malformed series must not hide the others
+            samples.append(Sample(labels, value))
+        return samples
+
+    async def targets(self) -> list[TargetInfo]:
+        data = await self._data("/api/v1/targets", {"state": "active"})
+        result = []
+        for item in (data or {}).get("activeTargets") or []:
+            if not isinstance(item, dict):
+                continue
+            labels = item.get("labels")
+            if not isinstance(labels, dict):
+                continue
+            result.append(TargetInfo(
+                labels={str(k): str(v) for k, v in labels.items()},
+                scrape_url=str(item.get("scrapeUrl", "")),
+                health=str(item.get("health", "unknown")),
+                last_error=str(item.get("lastError", "")),
+                interval_s=parse_duration(str(item.get("scrapeInterval", ""))),
+                timeout_s=parse_duration(str(item.get("scrapeTimeout", "")))))
+        return result
+
+    async def alerts(self) -> list[dict[str, Any]]:
+        """Prometheus's own ``/api/v1/alerts``: the fallback when no Alertmanager is set."""
+        data = await self._data("/api/v1/alerts")
+        alerts = (data or {}).get("alerts") if isinstance(data, dict) else None
+        return [a for a in alerts or [] if isinstance(a, dict)]
