@@ -31,6 +31,7 @@ __all__ = [
     "LogRuleConfig",
     "LogsConfig",
     "MigrateAction",
+    "PrometheusConfig",
     "SecretsConfig",
     "ServerConfig",
     "TestLoginAction",
@@ -128,6 +129,29 @@ class TestLoginAction:
 
 
 @dataclass(frozen=True, slots=True)
+class PrometheusConfig:
+    """A Prometheus (and its Alertmanager) the fleet view reads instead of SSH fan-out.
+
+    ``bearer_token`` and ``basic_password`` are ``${VAR}`` templates, expanded from the
+    environment when a request is sent, so a credential never sits in the config object.
+    ``interval`` None: the scrape interval Prometheus reports.
+    """
+
+    name: str
+    url: str
+    alertmanager_url: str | None = None
+    bearer_token: str | None = None
+    basic_user: str | None = None
+    basic_password: str | None = None
+    timeout: float = 5.0
+    interval: float | None = None
+    match: str | None = None  # a label selector, e.g. '{env="prod"}'
+
+
+CONNECT_CHOICES = ("always", "on_demand")
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     name: str
     host: str = "local"
@@ -144,6 +168,9 @@ class ServerConfig:
     migrate: MigrateAction | None = None
     test_login: TestLoginAction | None = None
     discover_health: bool = False  # zero-config: probe published ports for /health
+    connect: str = "always"  # "on_demand": SSH opens when first needed, closes when idle
+    idle_close_s: float = 300.0
+    prometheus_instance: str | None = None  # the ``instance`` label of this server's targets
 
     @property
     def is_local(self) -> bool:
@@ -155,6 +182,7 @@ class Config:
     console: ConsoleSettings
     servers: tuple[ServerConfig, ...]
     source: Path | None = None  # None: zero-config local mode
+    prometheus: tuple[PrometheusConfig, ...] = ()
 
     @property
     def zero_config(self) -> bool:
@@ -336,7 +364,7 @@ class _Parser:
 
     def choice(self, data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...],
                default: str) -> str:
-        value = self.string(data, key, where, default)
+        value = str(self.string(data, key, where, default))
         if value not in choices:
             raise self.fail(f"{where}.{key}",
                             f"expected one of {', '.join(choices)}, got {value!r}")
@@ -345,14 +373,74 @@ class _Parser:
     # -- sections ----------------------------------------------------------------------
 
     def config(self, data: dict[str, Any]) -> Config:
-        self.no_unknown(data, "", {"console", "servers"})
+        self.no_unknown(data, "", {"console", "servers", "prometheus"})
         console = self.console(self.table(data.get("console", {}), "console"))
+        prometheus = self.prometheus_list(data.get("prometheus", []))
         raw_servers = data.get("servers", [])
-        if not isinstance(raw_servers, list) or not raw_servers:
-            raise self.fail("servers", "expected at least one [[servers]] table")
+        if not isinstance(raw_servers, list) or (not raw_servers and not prometheus):
+            raise self.fail("servers", "expected at least one [[servers]] or [[prometheus]] "
+                            "table")
         servers = tuple(self.server(s, f"servers[{i}]") for i, s in enumerate(raw_servers))
         self.check_unique_names(servers)
-        return Config(console=console, servers=servers, source=Path(self.source))
+        return Config(console=console, servers=servers, source=Path(self.source),
+                      prometheus=prometheus)
+
+    def prometheus_list(self, raw: Any) -> tuple[PrometheusConfig, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("prometheus", "expected [[prometheus]] tables")
+        blocks = tuple(self.prometheus(p, f"prometheus[{i}]") for i, p in enumerate(raw))
+        names = [b.name for b in blocks]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise self.fail(f"prometheus[{i}].name",
+                                f"prometheus name {name!r} is used twice; names must be unique")
+        return blocks
+
+    def prometheus(self, raw: Any, where: str) -> PrometheusConfig:
+        data = self.table(raw, where)
+        self.no_unknown(data, where, {"name", "url", "alertmanager_url", "bearer_token",
+                                      "basic_auth", "timeout", "interval", "match"})
+        url = self.string(data, "url", where)
+        self.check_url(url, f"{where}.url")
+        alertmanager = self.string(data, "alertmanager_url", where, None)
+        if alertmanager is not None:
+            self.check_url(alertmanager, f"{where}.alertmanager_url")
+        user = password = None
+        if "basic_auth" in data:
+            auth = self.table(data["basic_auth"], f"{where}.basic_auth")
+            self.no_unknown(auth, f"{where}.basic_auth", {"user", "password"})
+            user = self.string(auth, "user", f"{where}.basic_auth")
+            password = self.env_only(auth, "password", f"{where}.basic_auth")
+        token = self.env_only(data, "bearer_token", where) if "bearer_token" in data else None
+        if token is not None and user is not None:
+            raise self.fail(f"{where}.bearer_token", "expected bearer_token or basic_auth, "
+                            "not both")
+        match = self.string(data, "match", where, None)
+        if match is not None and not re.fullmatch(r"\{.*\}", match.strip(), re.S):
+            raise self.fail(f"{where}.match",
+                            f'expected a label selector such as {{env="prod"}}, got {match!r}')
+        interval = data.get("interval")
+        return PrometheusConfig(
+            name=self.string(data, "name", where), url=url.rstrip("/"),
+            alertmanager_url=alertmanager.rstrip("/") if alertmanager else None,
+            bearer_token=token, basic_user=user, basic_password=password,
+            timeout=self.number(data, "timeout", where, 5.0),
+            interval=None if interval is None else self.number(data, "interval", where,
+                                                                 15.0, 1.0, False),
+            match=match.strip() if match else None)
+
+    def env_only(self, data: Mapping[str, Any], key: str, where: str) -> str:
+        """A credential: only a ``${VAR}`` reference is accepted, never the value itself.
+
+        The reference is kept unexpanded (it is expanded when a request is sent), so the
+        value never sits in the config object and a missing variable does not stop start-up.
+        """
+        value = data.get(key)
+        if not isinstance(value, str) or not _ENV_REF.fullmatch(value.strip()):
+            raise self.fail(f"{where}.{key}", 'expected a reference to an environment '
+                            'variable such as "${PROM_TOKEN}" (credentials are never '
+                            'written in the config file)')
+        return value.strip()
 
     def console(self, data: dict[str, Any]) -> ConsoleSettings:
         self.no_unknown(data, "console", {"read_only", "theme", "audit_log"})
@@ -379,6 +467,7 @@ class _Parser:
         self.no_unknown(data, where, {
             "name", "host", "port", "user", "identity_file", "known_hosts", "docker_socket",
             "compose_project", "protected", "health", "secrets", "logs", "actions",
+            "connect", "idle_close_s", "prometheus_instance",
         })
         name = self.string(data, "name", where)
         if not _SERVER_NAME.match(name):
@@ -417,6 +506,9 @@ class _Parser:
             logs=self.logs(data.get("logs", {}), f"{where}.logs"),
             migrate=self.migrate(actions.get("migrate"), f"{where}.actions.migrate"),
             test_login=self.test_login(actions.get("test_login"), f"{where}.actions.test_login"),
+            connect=self.choice(data, "connect", where, CONNECT_CHOICES, "always"),
+            idle_close_s=self.number(data, "idle_close_s", where, 300.0, 1.0, False),
+            prometheus_instance=self.string(data, "prometheus_instance", where, None),
         )
 
     def health(self, raw: Any, where: str) -> HealthCheck:
