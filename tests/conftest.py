@@ -59,6 +59,37 @@ def lab(pytestconfig: pytest.Config):
     return _lab_state["info"]
 
 
+@pytest.fixture(scope="session")
+def monitoring():
+    """The lab's Prometheus, blackbox_exporter and Alertmanager (tests/lab/monitoring.py),
+    up and with every probe scraped at least once. No Docker needed."""
+    from tests.lab.monitoring import Monitoring
+    from tests.lab.system import LabError
+
+    engines = Monitoring()
+    try:
+        engines.up()
+        engines.wait_for(lambda: _all_probes_scraped(engines), timeout=60)
+    except LabError as exc:
+        skip_or_fail(f"monitoring engines unavailable: {exc}")
+    return engines
+
+
+def _all_probes_scraped(engines) -> bool:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.quote("count(probe_success) and count(ALERTS{alertstate=\"firing\"})")
+    try:
+        with urllib.request.urlopen(f"{engines.prometheus_url}/api/v1/query?query={query}",
+                                    timeout=2) as answer:
+            result = json.load(answer)["data"]["result"]
+    except OSError:
+        return False
+    return bool(result) and int(float(result[0]["value"][1])) >= len(engines.probes)
+
+
 @pytest.fixture
 def lab_clean(lab):
     """The lab at its healthy baseline for this test, and put back there after it.

@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from console.commands.fleet_json import render_fleet_lines
 from console.commands.snapshot import UnknownServer, collect, filter_config
 from console.config import Config
 from console.textsafe import printable
@@ -45,6 +46,7 @@ def render_table(doc: dict[str, Any]) -> str:
         out.append(f"! {printable(error)}")
     for server in doc["servers"]:
         out += _server_block(server)
+    out += render_fleet_lines(doc, printable)
     return "\n".join(out) + "\n"
 
 

@@ -112,8 +112,34 @@ def render_report(doc: dict[str, Any], actions: Iterable[AuditEntry] = ()) -> st
         out.append(f"- round error: {md(error)}")
     for server in doc["servers"]:
         out += _server_section(server)
+    out += _fleet_section(doc)
     out += _actions_section(list(actions))
     return "\n".join(out) + "\n"
+
+
+def _fleet_section(doc: dict[str, Any]) -> list[str]:
+    """Firing alerts and failing targets from the fleet sources, when any are configured."""
+    if not doc.get("fleet_sources"):
+        return []
+    out = ["## Fleet (Prometheus and Alertmanager)", ""]
+    for source in doc["fleet_sources"]:
+        detail = f": {md(source['detail'])}" if source["detail"] else ""
+        out.append(f"- source **{md(source['name'])}** ({md(source['url'])}): "
+                   f"{source['state']}{detail}")
+    out.append("")
+    firing = [a for a in doc.get("alerts", []) if a["state"] == "firing"]
+    out.append(f"### Firing alerts ({len(firing)})")
+    out.append("")
+    rows = [[md(a["severity"]), md(a["name"]), md(a["labels"].get("instance", "")),
+             md(a["starts_at"] or "?"), md(a["summary"])] for a in firing]
+    out += _table(["severity", "alert", "instance", "since", "summary"], rows) if rows else [
+        "None.", ""]
+    bad = [p for p in doc.get("probes", []) if not p["ok"]]
+    out.append(f"### Failing targets ({len(bad)} of {len(doc.get('probes', []))})")
+    out.append("")
+    rows = [[md(p["instance"]), md(p["job"]), p["class"], md(p["reason"])] for p in bad]
+    out += _table(["instance", "job", "class", "reason"], rows) if rows else ["None.", ""]
+    return out
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

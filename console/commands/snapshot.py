@@ -15,6 +15,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from console.commands.fleet_json import fleet_problems, fleet_sections
 from console.config import Config
 from console.engine.fleet import Fleet
 from console.engine.health import result_json
@@ -71,6 +72,7 @@ async def _refresh_all(fleet: Fleet, window_s: int, deadline: float, errors: lis
         "health": fleet.health.refresh(),
         "secrets": fleet.secrets.refresh(),
         "logs": fleet.logs.refresh(window_s=window_s),
+        "fleet_sources": fleet.fleet_sources.refresh(),
     }
     tasks = {name: asyncio.create_task(coro) for name, coro in jobs.items()}
     done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
@@ -110,12 +112,14 @@ def build_document(fleet: Fleet, window_s: int, errors: list[str]) -> dict[str, 
         }
         doc["ok"] = _server_ok(doc, part_c, part_s)
         servers.append(doc)
+    fleet_view = fleet.fleet_sources.snapshot()
     return {
         "version": SCHEMA_VERSION,
-        "ok": all(s["ok"] for s in servers) and not errors,
+        "ok": all(s["ok"] for s in servers) and not errors and not fleet_problems(fleet_view),
         "generated_at": _iso(utcnow()),
         "errors": errors,
         "servers": servers,
+        **fleet_sections(fleet_view),
     }
 
 

@@ -13,6 +13,7 @@ from console.config import Config
 from console.engine.actions import ActionService
 from console.engine.containers import ContainerService
 from console.engine.contracts import Service
+from console.engine.fleet_sources import FleetSourceService
 from console.engine.health import HealthService
 from console.engine.host_api import Host
 from console.engine.hosts import make_host
@@ -40,10 +41,12 @@ class Fleet:
         self.actions = ActionService(config, self.hosts, containers=self.containers,
                                      clients=self.containers.clients)
         self.logs = LogService(config, self.hosts, containers=self.containers)
+        self.fleet_sources = FleetSourceService(config)
         # Typed by the contract alone: the Fleet starts, refreshes and stops them, and
         # never reaches into one.
         self.services: tuple[Service[object], ...] = (
-            self.containers, self.secrets, self.health, self.actions, self.logs)
+            self.containers, self.secrets, self.health, self.actions, self.logs,
+            self.fleet_sources)
 
     async def start(self) -> None:
         """Connect every host in the background, then start the live services."""

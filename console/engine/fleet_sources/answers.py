@@ -9,12 +9,15 @@ fleet): the body is read in chunks and refused past ``max_bytes``, never loaded 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from console.config import expand_env
+from console.engine.shared import exception_chain
 
 __all__ = ["MAX_ANSWER_BYTES", "SourceError", "auth_headers", "get_json"]
 
@@ -92,14 +95,18 @@ async def _read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
 
 
 def _connect_reason(exc: httpx.ConnectError) -> str:
-    text = str(exc).lower()
+    causes = list(exception_chain(exc))
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused"
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return "DNS: the name does not resolve"
+    if any(isinstance(c, ssl.SSLError) for c in causes):
+        return "TLS handshake failed"
+    text = " ".join(str(c) for c in causes).lower()
     if "refused" in text:
         return "connection refused"
-    if "name or service not known" in text or "nodename nor servname" in text or \
-            "temporary failure in name resolution" in text:
+    if "name or service not known" in text or "name resolution" in text:
         return "DNS: the name does not resolve"
-    if "ssl" in text or "certificate" in text:
-        return "TLS handshake failed"
     return "cannot connect"
 
 
