@@ -44,6 +44,7 @@ class ConnState(enum.StrEnum):
     UP = "up"
     LOST = "lost"
     RETRYING = "retrying"
+    IDLE = "idle"  # connect = "on_demand": not connected until something needs the server
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ class ConnectionStatus:
             return "up"
         if self.state is ConnState.CONNECTING:
             return "connecting"
+        if self.state is ConnState.IDLE:
+            return self.detail or "not connected (on demand)"
         ago = int((now - self.since).total_seconds())
         text = f"{self.state.value} {ago}s ago"
         retry = self.retry_in(now)

@@ -52,8 +52,9 @@ async def collect_async(config: Config, window_s: int = 900,
     fleet = Fleet(config)
     errors: list[str] = []
     try:
-        for host in fleet.hosts.values():
+        for name, host in fleet.hosts.items():
             await host.start()
+            await fleet.activate(name)  # check and report need every server, on demand too
         await _refresh_all(fleet, window_s, deadline or _deadline(config), errors)
         return build_document(fleet, window_s, errors)
     finally:

@@ -16,7 +16,7 @@ from console.engine.contracts import Service
 from console.engine.fleet_sources import FleetSourceService
 from console.engine.health import HealthService
 from console.engine.host_api import Host
-from console.engine.hosts import make_host
+from console.engine.hosts import OnDemandHost, make_host
 from console.engine.logs import LogService
 from console.engine.secrets import SecretService
 
@@ -54,6 +54,12 @@ class Fleet:
             await host.start()
         for service in self.services:
             await service.start()
+
+    async def activate(self, server: str) -> None:
+        """Open an on-demand server's connection (the operator turned to it); else nothing."""
+        host = self.hosts.get(server)
+        if isinstance(host, OnDemandHost):
+            await host.activate()
 
     async def refresh(self) -> None:
         """One full round of every service, for check and report.

@@ -6,6 +6,7 @@
 - ``explain``: the sentences an operator reads when connecting fails;
 - ``commands``: argv quoting and the watchdog that stops a remote command with its channel;
 - ``status``: the connection status both kinds report;
+- ``ondemand``: ``OnDemandHost``, a server connected only while something needs it;
 - ``factory``: ``make_host``, which kind a configured server gets.
 """
 
@@ -20,12 +21,14 @@ from console.engine.hosts.explain import (
 )
 from console.engine.hosts.factory import make_host
 from console.engine.hosts.local import LocalHost
+from console.engine.hosts.ondemand import OnDemandHost
 from console.engine.hosts.reconnect import backoff_delay
 from console.engine.hosts.ssh import SSHHost
 
 __all__ = [
     "AgentInfo",
     "LocalHost",
+    "OnDemandHost",
     "SSHHost",
     "auth_rejected_message",
     "backoff_delay",

@@ -23,7 +23,7 @@ from console.ui.themes import state_style
 __all__ = ["ServerStatusBar"]
 
 _ICONS = {ConnState.UP: "●", ConnState.CONNECTING: "○", ConnState.LOST: "✖",
-          ConnState.RETRYING: "✖"}
+          ConnState.RETRYING: "✖", ConnState.IDLE: "◌"}
 
 
 class ServerStatusBar(Widget):
