@@ -109,6 +109,9 @@ class OpsConsoleApp(App[int]):
         self.config = config
         self.fleet = fleet
         self.clock = clock
+        # The fleet pane (key 5) exists only where [[prometheus]] blocks are configured.
+        self.panes: tuple[PaneSpec, ...] = tuple(
+            spec for spec in PANES if spec.id != "fleet" or config.prometheus)
         self._pane_overrides = pane_classes or {}
         self._stopped = False
         self._startup_messages: list[tuple[str, str]] = []
@@ -140,9 +143,9 @@ class OpsConsoleApp(App[int]):
         yield ServerStatusBar(self.fleet, clock=self.clock,
                               read_only=self.config.console.read_only, id="status-bar")
         yield PaneTabs(*(Tab(f"{spec.key} {spec.title}", id=f"tab-{spec.id}")
-                         for spec in PANES), id="pane-tabs")
-        with Grid(id="panes"):
-            for spec in PANES:
+                         for spec in self.panes), id="pane-tabs")
+        with Grid(id="panes", classes="-fleet" if len(self.panes) > 4 else ""):
+            for spec in self.panes:
                 frame = Vertical(classes="pane-frame", id=f"frame-{spec.id}")
                 frame.border_title = f"{spec.key} {spec.title}"
                 with frame:
@@ -235,12 +238,16 @@ class OpsConsoleApp(App[int]):
             self._show_active(pane_id)
 
     def _show_active(self, pane_id: str) -> None:
-        for spec in PANES:
+        for spec in self.panes:
             self.query_one(f"#frame-{spec.id}").set_class(spec.id == pane_id, "-active")
         self.query_one(PaneTabs).active = f"tab-{pane_id}"
 
     def action_focus_pane(self, key: str) -> None:
-        spec = next(s for s in PANES if s.key == key)
+        spec = next((s for s in self.panes if s.key == key), None)
+        if spec is None:
+            self.notify("no fleet view: add a [[prometheus]] block to the config",
+                        severity="warning", markup=False)
+            return
         self.active_pane = spec.id
         self._show_active(spec.id)
         self.call_after_refresh(self._focus_in, self.pane(spec.id))
@@ -259,7 +266,7 @@ class OpsConsoleApp(App[int]):
             return
         pane_id = event.tab.id.removeprefix("tab-")
         if pane_id != self.active_pane:
-            self.action_focus_pane(next(s.key for s in PANES if s.id == pane_id))
+            self.action_focus_pane(next(s.key for s in self.panes if s.id == pane_id))
 
     def on_descendant_focus(self, event: Any) -> None:
         """Focus moved by tab or mouse: the pane it landed in becomes the active one."""

@@ -24,7 +24,6 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
 from console.ui.safe_text import make_visible
-from console.ui.widgets import PANES
 
 __all__ = [
     "CommandEntry",
@@ -67,7 +66,7 @@ def builtin_commands(app: Any) -> Iterator[CommandEntry]:
                "Run this server's configured migration command")
         yield (f"Test login on {server.name}", partial(app.action_test_login, server.name),
                "POST the configured credentials and inspect the token")
-    for spec in PANES:
+    for spec in app.panes:
         yield (f"Focus {spec.title} pane", partial(app.action_focus_pane, spec.key),
                f"Same as key {spec.key}")
     for name in sorted(app.available_themes):

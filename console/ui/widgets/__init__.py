@@ -39,6 +39,8 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("logs", "Logs", "console.ui.widgets.logs_pane", "LogsPane", "2"),
     PaneSpec("health", "Health", "console.ui.widgets.health_pane", "HealthPane", "3"),
     PaneSpec("secrets", "Secrets", "console.ui.widgets.secrets_pane", "SecretsPane", "4"),
+    # Shown only when the config has [[prometheus]] blocks (App.panes()).
+    PaneSpec("fleet", "Fleet", "console.ui.widgets.fleet_pane", "FleetPane", "5"),
 )
 
 

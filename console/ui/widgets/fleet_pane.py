@@ -1,0 +1,211 @@
+"""The fleet pane: every Prometheus target, its probe class in words, and what is firing.
+
+One row per target, worst first: a firing alert (by severity), then targets that are down
+or failing, then the healthy ones. ``/`` filters (a regex over target, job, class, reason
+and alert names), ``g`` cycles the grouping (none, job, instance, env, source) and
+``enter`` on a target that is a configured server connects it (on demand) and focuses its
+panes. A line above the table says how each source answered, so a Prometheus that stopped
+answering is in plain sight while its last known rows stay listed.
+
+The engine calls back on the event loop; the pane posts itself a ``FleetChanged`` message
+that coalesces bursts (``can_replace``) and redraws from ``snapshot()`` when it arrives.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+from console.engine.contracts import Change
+from console.engine.fleet_sources import FleetSourcesSnapshot
+from console.models import utcnow
+from console.ui.safe_text import safe
+from console.ui.widgets.fleet_view import GROUPS, FleetLine, fleet_lines, matching_server
+from console.ui.widgets.health_pane import format_ago
+
+if TYPE_CHECKING:
+    from console.engine.fleet import Fleet
+
+__all__ = ["FleetPane"]
+
+COLUMNS = ("Target", "Up", "Probe", "Latency", "Alerts", "Held", "Why")
+_STYLE = {True: "", False: "bold"}
+
+
+class FleetChanged(Message):
+    """The fleet sources changed; many in a row are one redraw."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FleetChanged)
+
+
+class FleetPane(Vertical, can_focus=False):
+    """Targets of every ``[[prometheus]]`` block; see the module docstring."""
+
+    help_text = "/ filter, g group by job / instance / env / source, enter connect a server"
+    BINDINGS = [
+        Binding("slash", "fleet_filter", "Filter", id="fleet_filter",
+                tooltip="Filter the fleet's targets (regex)"),
+        Binding("g", "group", "Group", id="fleet_group",
+                tooltip="Group the targets by job, instance, env or source"),
+        Binding("escape", "clear_filter", "Clear", show=False, id="fleet_clear"),
+    ]
+
+    def __init__(self, fleet: Fleet, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fleet = fleet
+        self.group = "none"
+        self.pattern = ""
+        self._unsubscribe: list[Any] = []
+        self._lines: list[FleetLine] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="fleet-sources", markup=False)
+        yield Input(placeholder="filter targets (regex)", id="fleet-filter", classes="-hidden")
+        table: DataTable[Any] = DataTable(id="fleet-table", cursor_type="row",
+                                          zebra_stripes=False)
+        yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one("#fleet-table", DataTable)
+        table.add_columns(*COLUMNS)
+        self.query_one("#fleet-filter", Input).display = False
+        self._unsubscribe.append(self.fleet.fleet_sources.subscribe(self._on_change))
+        self.redraw()
+
+    def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+
+    def _on_change(self, change: Change) -> None:
+        self.post_message(FleetChanged())
+
+    @on(FleetChanged)
+    def _changed(self, message: FleetChanged) -> None:
+        self.redraw()
+
+    # -- drawing ---------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        snapshot = self.fleet.fleet_sources.snapshot()
+        self.query_one("#fleet-sources", Static).update(self._sources_line(snapshot))
+        lines = fleet_lines(snapshot, utcnow(), group=self.group, pattern=self.pattern)
+        table = self.query_one("#fleet-table", DataTable)
+        selected = self._lines[table.cursor_row].key if (
+            self._lines and 0 <= table.cursor_row < len(self._lines)) else None
+        table.clear()
+        shown: list[FleetLine] = []
+        group = None
+        for line in lines:
+            if line.group and line.group != group:
+                group = line.group
+                table.add_row(safe(f"▾ {line.group}", style="bold"), "", "", "", "", "", "",
+                              key=f"group:{line.group}")
+                shown.append(line)
+            table.add_row(*self._cells(line), key="|".join(line.key))
+            shown.append(line)
+        self._lines = shown
+        if selected is not None:
+            for index, line in enumerate(shown):
+                if line.key == selected:
+                    table.move_cursor(row=index)
+                    break
+        if not lines:
+            table.add_row(Text(self._empty_text(snapshot), style="italic"), "", "", "", "",
+                          "", "")
+
+    def _cells(self, line: FleetLine) -> tuple[Text, ...]:
+        style = "" if line.ok else "bold"
+        return (safe(line.target, style=style), Text(line.up), safe(line.state, style=style),
+                Text(line.latency), safe(line.alerts, style=style),
+                Text(format_ago(line.held_s)), safe(line.reason, max_chars=160))
+
+    def _sources_line(self, snapshot: FleetSourcesSnapshot) -> Text:
+        text = Text(end="")
+        for index, source in enumerate(snapshot.sources):
+            if index:
+                text.append("   ")
+            text.append_text(safe(source.name, style="bold"))
+            if source.state == "error":
+                text.append_text(safe(f" not answering: {source.detail}", style="bold"))
+                if snapshot.targets:
+                    text.append(" (last known targets shown)")
+            elif source.state == "pending":
+                text.append(" waiting for the first answer")
+            else:
+                every = f", every {source.interval_s:g} s" if source.interval_s else ""
+                text.append(f" up (alerts from {source.alerts_from or '-'}{every})")
+                if source.alerts_detail:
+                    text.append_text(safe(f"; {source.alerts_detail}", style="bold"))
+        if self.pattern:
+            text.append_text(safe(f"   filter: /{self.pattern}/"))
+        if self.group != "none":
+            text.append(f"   grouped by {self.group}")
+        return text
+
+    def _empty_text(self, snapshot: FleetSourcesSnapshot) -> str:
+        if not snapshot.sources:
+            return "no [[prometheus]] configured"
+        if self.pattern:
+            return "no target matches the filter (esc clears it)"
+        return "no targets yet"
+
+    # -- keys ------------------------------------------------------------------------
+
+    def action_fleet_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        box.display = True
+        box.value = self.pattern
+        box.focus()
+
+    @on(Input.Changed, "#fleet-filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self.pattern = event.value
+        self.redraw()
+
+    @on(Input.Submitted, "#fleet-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#fleet-table", DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        self.pattern = ""
+        box.value = ""
+        box.display = False
+        self.query_one("#fleet-table", DataTable).focus()
+        self.redraw()
+
+    def action_group(self) -> None:
+        self.group = GROUPS[(GROUPS.index(self.group) + 1) % len(GROUPS)]
+        self.redraw()
+
+    @on(DataTable.RowSelected, "#fleet-table")
+    async def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        if not (0 <= event.cursor_row < len(self._lines)):
+            return
+        line = self._lines[event.cursor_row]
+        server = matching_server(line.target, self.fleet.config.servers)
+        if server is None:
+            self.app.notify(f"{line.target} is not a configured server", markup=False)
+            return
+        await self.fleet.activate(server.name)
+        self.app.notify(f"{server.name}: {self.fleet.hosts[server.name].status.describe()}",
+                        markup=False)
+        focus = getattr(self.app, "action_focus_pane", None)
+        if focus is not None:
+            focus("1")
+
+    def selected_server(self) -> str | None:
+        table = self.query_one("#fleet-table", DataTable)
+        if not (0 <= table.cursor_row < len(self._lines)):
+            return None
+        server = matching_server(self._lines[table.cursor_row].target,
+                                 self.fleet.config.servers)
+        return server.name if server else None

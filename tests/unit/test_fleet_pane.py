@@ -1,0 +1,166 @@
+"""The fleet pane on answers recorded from the lab's real engines: order, filter, groups,
+enter on a configured server, a source that stops answering, and hostile label values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Static
+
+from console.config import Config, ConsoleSettings, PrometheusConfig, ServerConfig
+from console.engine.fleet_sources import FleetSourceService
+from console.ui.widgets.fleet_pane import FleetPane
+from console.ui.widgets.fleet_view import matching_server, target_host
+from tests.unit.test_fleet_sources import lab_handler, recorded_now
+
+PROM = "http://prom.test:9090"
+
+
+class PaneFleet:
+    """What the fleet pane reads of the Fleet: config, hosts, fleet_sources, activate."""
+
+    def __init__(self, handler: Any, servers: tuple[ServerConfig, ...] = ()) -> None:
+        self.config = Config(console=ConsoleSettings(), servers=servers, prometheus=(
+            PrometheusConfig(name="lab", url=PROM, alertmanager_url="http://am.test:9093"),))
+        self.fleet_sources = FleetSourceService(self.config,
+                                                transport=httpx.MockTransport(handler),
+                                                clock=recorded_now)
+        self.hosts: dict[str, Any] = {}
+        self.activated: list[str] = []
+
+    async def activate(self, server: str) -> None:
+        self.activated.append(server)
+
+
+class PaneApp(App[None]):
+    def __init__(self, fleet: PaneFleet) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.focused_panes: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield FleetPane(self.fleet)  # type: ignore[arg-type]
+
+    def action_focus_pane(self, key: str) -> None:
+        self.focused_panes.append(key)
+
+
+def table_rows(app: App[None]) -> list[list[str]]:
+    table = app.query_one("#fleet-table", DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_failing_targets_with_critical_alerts_come_first() -> None:
+    fleet = PaneFleet(lab_handler)
+    await fleet.fleet_sources.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        rows = table_rows(app)
+        targets = [r[0] for r in rows]
+        assert targets[-1] in ("127.0.0.1:19115", "http://127.0.0.1:18090/ok")
+        first_ok = next(i for i, r in enumerate(rows) if r[2] in ("ok", "up"))
+        assert all("critical ProbeFailing" in r[4] for r in rows[:first_ok - 1])
+        by_target = {r[0]: r for r in rows}
+        assert by_target["http://127.0.0.1:18091/"][2] == "refused"
+        assert by_target["http://127.0.0.1:18090/502"][2] == "proxy 502"
+        sources = str(app.query_one("#fleet-sources", Static).render())
+        assert "lab up (alerts from alertmanager, every 2 s)" in sources
+
+
+async def test_filter_and_group() -> None:
+    fleet = PaneFleet(lab_handler)
+    await fleet.fleet_sources.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        app.query_one("#fleet-table", DataTable).focus()
+        await pilot.press("slash", *"refused")
+        await pilot.pause()
+        assert [r[0] for r in table_rows(app)] == ["http://127.0.0.1:18091/"]
+        await pilot.press("enter", "escape")
+        await pilot.pause()
+        assert len(table_rows(app)) == 8
+        await pilot.press("g")  # by job
+        await pilot.pause()
+        groups = [r[0] for r in table_rows(app) if r[0].startswith("▾ ")]
+        assert groups == ["▾ blackbox_exporter", "▾ blackbox_http_2xx", "▾ blackbox_http_json_ok",
+                          "▾ blackbox_http_tls_lab"]
+
+
+async def test_enter_on_a_configured_server_connects_it_and_focuses_its_panes() -> None:
+    server = ServerConfig(name="edge", host="127.0.0.1", connect="on_demand")
+    fleet = PaneFleet(lab_handler, servers=(server,))
+    fleet.hosts["edge"] = type("H", (), {"status": type("S", (), {
+        "describe": lambda self: "connecting"})()})()
+    await fleet.fleet_sources.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        app.query_one("#fleet-table", DataTable).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert fleet.activated == ["edge"] and app.focused_panes == ["1"]
+
+
+async def test_a_source_that_stops_answering_is_said_and_its_rows_stay() -> None:
+    broken = {"now": False}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if broken["now"]:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return lab_handler(request)
+
+    fleet = PaneFleet(flaky)
+    await fleet.fleet_sources.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        before = table_rows(app)
+        broken["now"] = True
+        await fleet.fleet_sources.refresh()  # listeners post FleetChanged to the pane
+        await pilot.pause()
+        sources = str(app.query_one("#fleet-sources", Static).render())
+        assert "not answering" in sources and "last known targets shown" in sources
+        assert [r[0] for r in table_rows(app)] == [r[0] for r in before]
+
+
+async def test_hostile_label_values_are_shown_literally() -> None:
+    hostile = "[bold red]x[/]\x1b[2J"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/query":
+            metric = request.url.params["query"]
+            result = [] if metric != "up" else [
+                {"metric": {"__name__": "up", "job": "j", "instance": hostile},
+                 "value": [1, "0"]}]
+            return httpx.Response(200, json={"status": "success", "data": {
+                "resultType": "vector", "result": result}})
+        return lab_handler(request)
+
+    fleet = PaneFleet(handler)
+    await fleet.fleet_sources.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        cell = app.query_one("#fleet-table", DataTable).get_row_at(0)[0]
+        assert str(cell) == "[bold red]x[/]\\x1b[2J"
+        assert not cell.spans or all("red" not in str(s.style) for s in cell.spans)
+
+
+@pytest.mark.parametrize(("instance", "host"), [
+    ("http://web-1.internal:8080/health", "web-1.internal"), ("10.0.0.5:9100", "10.0.0.5"),
+    ("plain-name", "plain-name")])
+def test_target_host(instance: str, host: str) -> None:
+    assert target_host(instance) == host
+
+
+def test_matching_server_prefers_the_explicit_instance_key() -> None:
+    a = ServerConfig(name="a", host="10.0.0.5")
+    b = ServerConfig(name="b", host="10.0.0.6", prometheus_instance="10.0.0.5:9100")
+    assert matching_server("10.0.0.5:9100", [a, b]) is b
+    assert matching_server("10.0.0.5:9200", [a, b]) is a
+    assert matching_server("10.9.9.9:1", [a, b]) is None
