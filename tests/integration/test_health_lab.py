@@ -115,6 +115,28 @@ async def test_body_mismatch_names_the_key(lab: Any) -> None:
     assert "'schema_version'" in result.reason and "expected 999" in result.reason
 
 
+async def test_the_backends_own_503_through_nginx_is_the_apps_answer(lab_clean: Any) -> None:
+    """The backend answers 503 "degraded" itself (its database file is gone) and nginx only
+    passes that on, with its own Server header: the app's 5xx, not "no backend available"."""
+    from tests.lab import stack
+
+    lab = lab_clean
+    checks = [hc("via nginx", f"{lab.nginx_url}/health", expect_json=HEALTHY)]
+    backend = stack.docker_client().containers.get("crm-backend-1")
+    async with lab_service(lab, checks) as svc:
+        await asyncio.to_thread(backend.exec_run, ["mv", "/data/crm.db", "/data/crm.db.held"])
+        try:
+            [result] = await refreshed(svc)
+        finally:
+            await asyncio.to_thread(backend.exec_run,
+                                    ["mv", "-f", "/data/crm.db.held", "/data/crm.db"])
+            lab.reset()
+    assert (result.klass, result.status) == ("app_5xx", 503), result.reason
+    assert result.reason == ("the app answered 503 Service Unavailable through nginx: "
+                             "degraded (db: disconnected)")
+    assert any(k.lower() == "server" and v.startswith("nginx") for k, v in result.headers)
+
+
 async def test_backend_stopped_behind_nginx_is_proxy_up_backend_down(lab_clean: Any) -> None:
     lab = lab_clean
     checks = [hc("via nginx (server)", f"{lab.nginx_url}/health", expect_json=HEALTHY),

@@ -20,8 +20,8 @@ import httpx
 
 from console.config import HealthCheck, ServerConfig
 from console.engine import dockerapi
+from console.engine.health.answer import Answer, parse_json
 from console.engine.health.probe import Phase, fetch
-from console.engine.health.responses import Answer, parse_json
 from console.engine.host_api import Host
 from console.engine.http_transport import ClientPool
 from console.engine.shared import COMPOSE_PROJECT_LABEL

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from console.config import HealthCheck
-from console.engine.health.responses import clip
+from console.engine.health.answer import clip
 from console.engine.host_api import HostUnavailable
 from console.engine.shared import exception_chain
 

@@ -19,14 +19,9 @@ from typing import Any
 import httpx
 
 from console.config import HealthCheck
+from console.engine.health.answer import BODY_PREVIEW_BYTES, BODY_READ_LIMIT, Answer, clip
 from console.engine.health.errors import classify_error
-from console.engine.health.responses import (
-    BODY_PREVIEW_BYTES,
-    BODY_READ_LIMIT,
-    Answer,
-    classify_response,
-    clip,
-)
+from console.engine.health.responses import classify_response
 from console.engine.host_api import Host
 from console.engine.redact import redact
 from console.models import HealthResult

@@ -11,13 +11,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from console.config import HealthCheck
+from console.engine.health.answer import (
+    BODY_PREVIEW_BYTES,
+    BODY_READ_LIMIT,
+    NOT_JSON,
+    Answer,
+    clip,
+    parse_json,
+    status_text,
+)
+from console.engine.health.proxies import PROXY_STATUS, passed_through, proxy_name
 from console.engine.shared import CERT_WARN_DAYS
 from console.models import HealthResult
 
@@ -35,8 +42,6 @@ __all__ = [
     "status_text",
 ]
 
-BODY_PREVIEW_BYTES = 2048
-BODY_READ_LIMIT = 64 * 1024  # enough for any health document; more is not parsed
 _VALUE_CHARS = 60  # how much of a JSON value a reason may quote
 
 # Stable words (never renamed: ``check --json`` consumers match on them) and the short label
@@ -63,25 +68,6 @@ KLASS_LABELS: dict[str, str] = {
     "pending": "pending",
 }
 
-_PROXY_STATUS = {
-    502: ("proxy_bad_gateway", "proxy up, backend down"),
-    503: ("proxy_unavailable", "proxy up, no backend available"),
-    504: ("proxy_gateway_timeout", "proxy up, backend too slow (the proxy gave up waiting)"),
-}
-# Server header products that are proxies / load balancers, and ones that are app servers
-# (a 502 *they* send is the app's own answer, not a gateway error).
-_PROXIES = frozenset({
-    "nginx", "openresty", "tengine", "angie", "apache", "httpd", "haproxy", "envoy",
-    "istio-envoy", "caddy", "traefik", "cloudflare", "varnish", "squid", "awselb", "elb",
-    "akamaighost", "cloudfront", "litespeed", "microsoft-iis", "pingora", "kong", "gfe",
-    "google", "h2o", "lighttpd",
-})
-_APP_SERVERS = frozenset({
-    "uvicorn", "gunicorn", "hypercorn", "werkzeug", "waitress", "daphne", "granian",
-    "basehttp", "python", "simplehttp", "tornadoserver", "kestrel", "jetty", "puma",
-    "thin", "webrick", "cowboy", "express", "node", "deno", "gin", "rocket", "actix-web",
-    "aiohttp", "sanic", "starlette", "bun",
-})
 _SECRET_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "cookie"})
 
 
@@ -96,7 +82,7 @@ def severity(klass: str) -> str:
     return "error"
 
 
-def result_json(result: HealthResult) -> dict[str, Any]:
+def result_json(result: HealthResult) -> dict[str, object]:
     """The ``health`` entry of ``check --json``: these keys are the stable contract; new ones
     may be added, none renamed."""
     return {
@@ -110,18 +96,6 @@ def result_json(result: HealthResult) -> dict[str, Any]:
         "cert_days_left": result.cert_days_left,
         "checked_at": result.checked_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What came back over HTTP, before it is judged against the check."""
-
-    status: int
-    headers: httpx.Headers
-    body: bytes
-    truncated: bool
-    latency_ms: float
-    cert_expires_at: float | None = None  # epoch seconds, https only
 
 
 def classify_response(check: HealthCheck, answer: Answer,
@@ -156,10 +130,13 @@ def _classify_status(answer: Answer, expected: int) -> tuple[str, str]:
         return "unauthorized", f"401 Unauthorized: the endpoint wants credentials{hint}"
     if status == 403:
         return "forbidden", "403 Forbidden: the endpoint refuses this client"
-    proxy = _proxy_name(answer)
-    if status in _PROXY_STATUS and proxy is not None:
-        klass, meaning = _PROXY_STATUS[status]
-        return klass, f"{proxy} answered {status}: {meaning}"
+    proxy = proxy_name(answer)
+    if status in PROXY_STATUS and proxy is not None:
+        if not passed_through(answer):
+            klass, meaning = PROXY_STATUS[status]
+            return klass, f"{proxy} answered {status}: {meaning}"
+        detail = _error_detail(answer)
+        return "app_5xx", f"the app answered {status_text(status)} through {proxy}{detail}"
     if status >= 500:
         detail = _error_detail(answer)
         return "app_5xx", f"the app answered {status_text(status)}{detail}"
@@ -169,39 +146,50 @@ def _classify_status(answer: Answer, expected: int) -> tuple[str, str]:
     return "body_mismatch", f"expected status {expected}, got {status_text(status)}{where}"
 
 
-def _proxy_name(answer: Answer) -> str | None:
-    """Who sent a 502/503/504, when it looks like a proxy rather than the app itself.
-
-    A known proxy product in ``Server``, or a ``Via`` header, is proof. Failing that, a 502
-    or 504 from anything that is not a known app server is almost always a gateway, so it
-    is named after its ``Server`` header (or "a proxy"). A bare 503 stays the app's: health
-    endpoints commonly answer 503 themselves when a dependency is down.
-    """
-    server = answer.headers.get("server", "").strip()
-    product = server.split("/")[0].split(" ")[0].lower() if server else ""
-    if product in _APP_SERVERS or "x-powered-by" in answer.headers:
-        return None
-    if product in _PROXIES:
-        return clip(server.split("/")[0].split(" ")[0], 30)
-    if b"<center>nginx" in answer.body[:BODY_PREVIEW_BYTES]:
-        return "nginx"
-    via = answer.headers.get("via", "").strip()
-    if via:
-        return f"a proxy (Via: {clip(via, 40)})"
-    if answer.status in (502, 504):
-        return clip(server, 30) if server else "a proxy (no Server header)"
-    return None
-
-
 def _error_detail(answer: Answer) -> str:
-    """A short hint from a JSON error body (``{"detail": "JWT_SECRET not configured"}``)."""
+    """A short hint from a JSON error body (``{"detail": "JWT_SECRET not configured"}``).
+
+    The first of the usual message keys, then the parts that report a failure
+    (``{"status": "degraded", "auth": "unreachable"}`` -> ": degraded (auth: unreachable)"),
+    so the reason names the dependency that is down.
+    """
     data = parse_json(answer.body) if not answer.truncated else None
-    if isinstance(data, dict):
-        for key in ("detail", "error", "message", "reason", "status"):
-            value = data.get(key)
-            if isinstance(value, str) and value.strip():
-                return f": {clip(value.strip(), 120)}"
-    return ""
+    if not isinstance(data, dict):
+        return ""
+    head = ""
+    for key in ("detail", "error", "message", "reason", "status"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            head = f": {clip(value.strip(), 120)}"
+            break
+    failing = [f"{path}: {clip(value, 40)}" for path, value in _failing_parts(data, "")
+               if path not in ("detail", "error", "message", "reason", "status")]
+    if failing:
+        more = f", +{len(failing) - 3} more" if len(failing) > 3 else ""
+        head += f" ({', '.join(failing[:3])}{more})"
+    return head
+
+
+_FAILURE_WORDS = ("down", "unreachable", "unavailable", "error", "fail", "unhealthy",
+                  "timeout", "timed out", "refused", "degraded", "missing", "critical",
+                  "disconnected", "not configured", "offline")
+
+
+def _failing_parts(data: Mapping[str, object], path: str,
+                   depth: int = 0) -> Iterator[tuple[str, str]]:
+    """``(key path, value)`` of each string in a health document that reports a failure.
+
+    ``{"checks": {"db": {"status": "DOWN"}}}`` gives ``("checks.db", "DOWN")``: a nested
+    ``status`` is named after the part it describes.
+    """
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered and any(word in lowered for word in _FAILURE_WORDS):
+                yield (path if key == "status" and path else where), value.strip()
+        elif isinstance(value, dict) and depth < 3:
+            yield from _failing_parts(value, where, depth + 1)
 
 
 def _json_mismatch(expect: Mapping[str, Any] | None, answer: Answer) -> str | None:
@@ -220,17 +208,7 @@ def _json_mismatch(expect: Mapping[str, Any] | None, answer: Answer) -> str | No
     return problems[0] + more
 
 
-NOT_JSON = object()
-
-
-def parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return NOT_JSON
-
-
-def _compare(expect: Mapping[str, Any], actual: Any, path: str) -> Iterator[str]:
+def _compare(expect: Mapping[str, Any], actual: object, path: str) -> Iterator[str]:
     """Each way ``actual`` fails to contain ``expect`` (a subset match, nested by key)."""
     if not isinstance(actual, dict):
         where = f"body key {path!r}" if path else "body"
@@ -248,14 +226,14 @@ def _compare(expect: Mapping[str, Any], actual: Any, path: str) -> Iterator[str]
             yield f"body key {where!r} is {_short(got)}, expected {_short(want)}"
 
 
-def _same_json(got: Any, want: Any) -> bool:
+def _same_json(got: object, want: object) -> bool:
     """JSON equality: ``true`` is not ``1``, but ``1`` equals ``1.0``."""
     if isinstance(got, bool) != isinstance(want, bool):
         return False
     return bool(got == want)
 
 
-def _json_kind(value: Any) -> str:
+def _json_kind(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
@@ -267,17 +245,8 @@ def _json_kind(value: Any) -> str:
     return "a number"
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     return clip(json.dumps(value, ensure_ascii=False, default=str), _VALUE_CHARS)
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def status_text(status: int) -> str:
-    phrase = httpx.codes.get_reason_phrase(status)
-    return f"{status} {phrase}" if phrase else str(status)
 
 
 def _days_left(expires_at: float | None, now: float | None = None) -> int | None:
