@@ -182,7 +182,7 @@ def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900) -> DiagnosisInp
         fleet.config, now,
         connections={name: host.status for name, host in fleet.hosts.items()},
         containers=fleet.containers.snapshot(),
-        endpoints=fleet.health.snapshot(),
+        endpoints=fleet.health.snapshot().endpoints,
         secrets=fleet.secrets.snapshot().servers,
         lines=fleet.logs.buffered(),
         logins={name: entry.test_login for name, entry in actions.servers.items()},
