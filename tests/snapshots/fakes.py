@@ -27,6 +27,7 @@ from console.engine.containers import (
     ContainerService,
 )
 from console.engine.dockerapi import DockerClients
+from console.engine.fleet_sources import FleetSourceService
 from console.engine.health import EndpointState, HealthSnapshot
 from console.engine.host_api import Host, HostUnavailable, StatusListener
 from console.engine.listeners import Listeners
@@ -303,6 +304,8 @@ class FakeFleet:
                                      clients=clients,
                                      audit=AuditLog(self.audit_log, user="tester",
                                                     hostname="console-box"))
+        # The real fleet-sources service: with no [[prometheus]] block it fetches nothing.
+        self.fleet_sources = FleetSourceService(self.config)
         self.services: list[Any] = [self.containers, self.actions]
         if every_pane:
             self.health = StaticHealth()

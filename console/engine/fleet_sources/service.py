@@ -37,6 +37,9 @@ __all__ = ["DEFAULT_INTERVAL_S", "FleetSourceService"]
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S = 15.0  # Prometheus's own default scrape interval
+# The targets list (scrape intervals, timeouts, last scrape errors) is the largest answer
+# and changes least: it is read on the first round and then once a minute.
+TARGETS_EVERY_S = 60.0
 
 
 class _Source:
@@ -48,6 +51,11 @@ class _Source:
         self.rows: tuple[ProbeRow, ...] = ()
         self.alerts: tuple[Alert, ...] = ()
         self.task: asyncio.Task[None] | None = None
+        self.targets: list[TargetInfo] = []
+        self.targets_read_at: float | None = None
+
+    def targets_due(self, now: float) -> bool:
+        return self.targets_read_at is None or now - self.targets_read_at >= TARGETS_EVERY_S
 
     def interval(self, targets: Sequence[TargetInfo]) -> float:
         if self.config.interval is not None:
@@ -65,6 +73,10 @@ class _Source:
                 row = dataclasses.replace(row, since=old.since)
             kept.append(row)
         return tuple(kept)
+
+
+async def _known(targets: list[TargetInfo]) -> list[TargetInfo]:
+    return targets
 
 
 class FleetSourceService:
@@ -166,13 +178,17 @@ class FleetSourceService:
         api = PrometheusAPI(self.client, cfg.url, headers=headers, auth=auth)
         selector = cfg.match or ""
         queries = [api.query(f"{metric}{selector}") for metric in PROBE_METRICS]
+        clock = asyncio.get_running_loop().time()
+        read_targets = source.targets_due(clock)
         async with asyncio.timeout(cfg.timeout):
             answers: list[Any] = await asyncio.gather(
-                api.targets(), *queries, self._alerts(cfg, api, headers, auth),
-                return_exceptions=True)
+                api.targets() if read_targets else _known(source.targets), *queries,
+                self._alerts(cfg, api, headers, auth), return_exceptions=True)
         targets_answer, *query_answers, alerts_answer = answers
-        failures = [a for a in [targets_answer, *query_answers] if isinstance(a, BaseException)]
-        if len(failures) == len(query_answers) + 1:
+        if read_targets and not isinstance(targets_answer, BaseException):
+            source.targets, source.targets_read_at = targets_answer, clock
+        failures = [a for a in query_answers if isinstance(a, BaseException)]
+        if len(failures) == len(query_answers):
             first = failures[0]
             raise first if isinstance(first, SourceError | ConfigError) else SourceError(
                 f"request failed: {type(first).__name__}")

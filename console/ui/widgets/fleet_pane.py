@@ -64,7 +64,10 @@ class FleetPane(Vertical, can_focus=False):
         self.group = "none"
         self.pattern = ""
         self._unsubscribe: list[Any] = []
-        self._lines: list[FleetLine] = []
+        self._lines: list[FleetLine | None] = []
+        self._keys: list[str] = []
+        self._drawn: list[tuple[tuple[str, str], ...]] = []
+        self._column_keys: list[Any] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-sources", markup=False)
@@ -75,7 +78,7 @@ class FleetPane(Vertical, can_focus=False):
 
     def on_mount(self) -> None:
         table = self.query_one("#fleet-table", DataTable)
-        table.add_columns(*COLUMNS)
+        self._column_keys = list(table.add_columns(*COLUMNS))
         self.query_one("#fleet-filter", Input).display = False
         self._unsubscribe.append(self.fleet.fleet_sources.subscribe(self._on_change))
         self.redraw()
@@ -97,29 +100,53 @@ class FleetPane(Vertical, can_focus=False):
         snapshot = self.fleet.fleet_sources.snapshot()
         self.query_one("#fleet-sources", Static).update(self._sources_line(snapshot))
         lines = fleet_lines(snapshot, utcnow(), group=self.group, pattern=self.pattern)
-        table = self.query_one("#fleet-table", DataTable)
-        selected = self._lines[table.cursor_row].key if (
-            self._lines and 0 <= table.cursor_row < len(self._lines)) else None
-        table.clear()
-        shown: list[FleetLine] = []
+        rows = self._rows(lines, snapshot)
+        keys = [key for key, _line, _cells in rows]
+        if keys == self._keys:
+            self._update_cells(rows)
+        else:
+            self._rebuild(rows)
+        self._lines = [line for _key, line, _cells in rows]
+
+    def _rows(self, lines: list[FleetLine], snapshot: FleetSourcesSnapshot
+              ) -> list[tuple[str, FleetLine | None, tuple[Text, ...]]]:
+        """(row key, line, cells) in display order: group headers, targets, or one note."""
+        rows: list[tuple[str, FleetLine | None, tuple[Text, ...]]] = []
         group = None
         for line in lines:
             if line.group and line.group != group:
                 group = line.group
-                table.add_row(safe(f"▾ {line.group}", style="bold"), "", "", "", "", "", "",
-                              key=f"group:{line.group}")
-                shown.append(line)
-            table.add_row(*self._cells(line), key="|".join(line.key))
-            shown.append(line)
-        self._lines = shown
-        if selected is not None:
-            for index, line in enumerate(shown):
-                if line.key == selected:
-                    table.move_cursor(row=index)
-                    break
-        if not lines:
-            table.add_row(Text(self._empty_text(snapshot), style="italic"), "", "", "", "",
-                          "", "")
+                rows.append((f"group:{group}", line,
+                             (safe(f"▾ {group}", style="bold"), *(Text(),) * 6)))
+            rows.append(("|".join(line.key), line, self._cells(line)))
+        if not rows:
+            rows.append(("empty", None, (Text(self._empty_text(snapshot), style="italic"),
+                                         *(Text(),) * 6)))
+        return rows
+
+    def _update_cells(self, rows: list[tuple[str, FleetLine | None, tuple[Text, ...]]]
+                      ) -> None:
+        """Same rows as drawn: only the cells whose text changed are touched, so a round
+        of 500 probes whose latencies moved costs a handful of cell updates, not a rebuild."""
+        table = self.query_one("#fleet-table", DataTable)
+        for index, (key, _line, cells) in enumerate(rows):
+            drawn = self._drawn[index]
+            for column, (old, new) in enumerate(zip(drawn, cells, strict=True)):
+                if old != (new.plain, str(new.style)):
+                    table.update_cell(key, self._column_keys[column], new)
+            self._drawn[index] = tuple((c.plain, str(c.style)) for c in cells)
+
+    def _rebuild(self, rows: list[tuple[str, FleetLine | None, tuple[Text, ...]]]) -> None:
+        table = self.query_one("#fleet-table", DataTable)
+        selected = self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) \
+            else None
+        table.clear()
+        for key, _line, cells in rows:
+            table.add_row(*cells, key=key)
+        self._keys = [key for key, _line, _cells in rows]
+        self._drawn = [tuple((c.plain, str(c.style)) for c in cells) for _k, _l, cells in rows]
+        if selected in self._keys:
+            table.move_cursor(row=self._keys.index(selected))
 
     def _cells(self, line: FleetLine) -> tuple[Text, ...]:
         style = "" if line.ok else "bold"
@@ -191,6 +218,9 @@ class FleetPane(Vertical, can_focus=False):
         if not (0 <= event.cursor_row < len(self._lines)):
             return
         line = self._lines[event.cursor_row]
+        if line is None or event.row_key.value and str(event.row_key.value).startswith(
+                "group:"):
+            return
         server = matching_server(line.target, self.fleet.config.servers)
         if server is None:
             self.app.notify(f"{line.target} is not a configured server", markup=False)
@@ -206,6 +236,8 @@ class FleetPane(Vertical, can_focus=False):
         table = self.query_one("#fleet-table", DataTable)
         if not (0 <= table.cursor_row < len(self._lines)):
             return None
-        server = matching_server(self._lines[table.cursor_row].target,
-                                 self.fleet.config.servers)
+        line = self._lines[table.cursor_row]
+        if line is None:
+            return None
+        server = matching_server(line.target, self.fleet.config.servers)
         return server.name if server else None
