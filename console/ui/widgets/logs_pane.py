@@ -40,6 +40,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input, Label, Sparkline, Static
 
+from console.engine.contracts import Change
+from console.engine.logs import LogChange
 from console.models import LogLine, Severity
 from console.ui.safe_text import make_visible
 from console.ui.themes import severity_style
@@ -444,10 +446,7 @@ class LogsPane(Vertical):
         if self.service is None:
             self.query_one("#logs-status", Static).update("no log service")
             return
-        self._unsubscribe.append(self.service.subscribe(self._on_batch))
-        subscribe_status = getattr(self.service, "subscribe_status", None)
-        if subscribe_status is not None:
-            self._unsubscribe.append(subscribe_status(self._update_status))
+        self._unsubscribe.append(self.service.subscribe(self._on_change))
         self.watch(self.app, "theme", self._theme_changed, init=False)
         self.set_interval(5.0, self._tick)
         self.rebuild()
@@ -476,6 +475,13 @@ class LogsPane(Vertical):
         if not self.show_all and line.rule is None:
             return False
         return self.filter is None or self.filter.search(_haystack(line)) is not None
+
+    def _on_change(self, change: Change) -> None:
+        """The log service's one event: new lines (``LogChange``) or a source's state."""
+        if isinstance(change, LogChange):
+            self._on_batch(change.batch)
+        else:
+            self._update_status()
 
     def _on_batch(self, batch: Any) -> None:
         """New lines from the engine (on the loop, at most every 100 ms)."""
