@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from console.config import ServerConfig
 from console.engine import dockerapi
@@ -280,9 +280,9 @@ class ContainerSources:
             src.set_state("lost", reason)
 
     def refresh_jobs(self, server: str, snap: ServerContainersView | None, window_s: float
-                     ) -> list[Coroutine[Any, Any, None]]:
+                     ) -> list[Awaitable[None]]:
         """One read of the last ``window_s`` seconds per wanted container of ``server``."""
-        jobs: list[Coroutine[Any, Any, None]] = []
+        jobs: list[Awaitable[None]] = []
         if snap is not None and snap.state == "ok":
             host = self._hosts[server]
             for cname, info in self._wanted(server, snap.containers):

@@ -9,9 +9,9 @@ rotation during the outage are in a file whose name is unknown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from console.config import ServerConfig
 from console.engine.host_api import Host, HostUnavailable
@@ -136,7 +136,7 @@ class FileSources:
 
     # -- refresh (headless) ------------------------------------------------------------
 
-    def refresh_jobs(self, server: str, window_s: float) -> list[Coroutine[Any, Any, None]]:
+    def refresh_jobs(self, server: str, window_s: float) -> list[Awaitable[None]]:
         """One read of the last ``window_s`` seconds of each of ``server``'s files."""
         host = self._hosts[server]
         return [self._refresh_one(self._sources.get(server, path, "file"), host, window_s)
