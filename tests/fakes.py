@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from console.config import Config, ConsoleSettings, LogRuleConfig, LogsConfig, ServerConfig
+from console.engine.contracts import Change
 from console.engine.logs import LogService
 
 
@@ -14,7 +15,7 @@ class NoContainers:
     """A ContainerService with nothing listed and nothing followed: the LogService under
     test reads only what a test feeds it, or the host files it is configured with."""
 
-    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
         return lambda: None
 
     def snapshot(self) -> dict[str, Any]:

@@ -17,21 +17,20 @@ from typing import Protocol
 
 from console.config import ServerConfig
 from console.engine import dockerapi
+from console.engine.contracts import Change, ChangeListener, Unsubscribe
 from console.engine.host_api import Host
 from console.engine.logs.docker_reader import ContainerReader, DockerLogsAPI
-from console.engine.logs.source import RETRY_MAX, RETRY_MIN, Ingest, Source, SourceRegistry
+from console.engine.logs.source import Ingest, Source, SourceRegistry
+from console.engine.shared import (
+    REFRESH_CONNECT_TIMEOUT,
+    RETRY_MIN,
+    LazyDockerClients,
+    is_not_found,
+    retry_delay,
+)
 from console.models import ContainerInfo
 
-__all__ = [
-    "REFRESH_CONNECT_TIMEOUT",
-    "ContainerSources",
-    "ContainerView",
-    "ServerContainersView",
-]
-
-REFRESH_CONNECT_TIMEOUT = 10.0
-"""``refresh`` waits this long for a server to be up (and, a little longer, for a shared
-container service to have listed it)."""
+__all__ = ["ContainerSources", "ContainerView", "ServerContainersView"]
 
 
 class ServerContainersView(Protocol):
@@ -48,10 +47,10 @@ class ServerContainersView(Protocol):
 
 
 class ContainerView(Protocol):
-    """What the log service needs of the container service: its rows, and a call when a
-    server's rows changed (``callback(server)``); start/stop/refresh when it owns one."""
+    """What the log service needs of the container service: its rows, and a ``Change``
+    naming the server whose rows changed; start/stop/refresh when it owns one."""
 
-    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]: ...
+    def subscribe(self, listener: ChangeListener) -> Unsubscribe: ...
 
     def snapshot(self) -> Mapping[str, ServerContainersView]: ...
 
@@ -66,7 +65,7 @@ StatusChanged = Callable[[str], None]
 """Called on the loop with a server's name when one of its sources changed state."""
 
 
-class ContainerSources:
+class ContainerSources(LazyDockerClients):
     """The readers of every configured server's containers, kept in step with the rows."""
 
     def __init__(self, servers: Mapping[str, ServerConfig], hosts: Mapping[str, Host],
@@ -88,12 +87,6 @@ class ContainerSources:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
 
-    @property
-    def clients(self) -> dockerapi.DockerClients:
-        if self._clients is None:
-            self._clients = dockerapi.default_clients()
-        return self._clients
-
     # -- life cycle (loop) -------------------------------------------------------------
 
     def attach(self) -> None:
@@ -104,7 +97,7 @@ class ContainerSources:
 
     def follow(self, server: str) -> None:
         """Start (or stop) ``server``'s readers to match the container rows now."""
-        self._on_containers(server)
+        self._reconcile_server(server)
 
     def halt(self) -> list[asyncio.Task[None]]:
         """Stop listening and reading; returns the tasks still to be awaited (cancelled)."""
@@ -123,8 +116,13 @@ class ContainerSources:
 
     # -- following (loop) --------------------------------------------------------------
 
-    def _on_containers(self, server: str) -> None:
-        """The container service changed this server's rows: start/stop readers to match."""
+    def _on_containers(self, change: Change) -> None:
+        """The container service changed a server's rows (every server's: ``server`` None)."""
+        for server in [change.server] if change.server is not None else list(self._servers):
+            self._reconcile_server(server)
+
+    def _reconcile_server(self, server: str) -> None:
+        """Start/stop ``server``'s readers to match its container rows."""
         if not self._running or server not in self._servers:
             return
         snap = self.containers.snapshot().get(server)
@@ -215,7 +213,7 @@ class ContainerSources:
         src.reader = None
         if not self._running:
             return
-        if error is not None and _not_found(error):
+        if error is not None and is_not_found(error):
             # Removed under us (docker rm): say so in words, not as a Docker error with a
             # 64-digit id; the retry re-reads the container list, which drops or re-adds it.
             delay = RETRY_MIN
@@ -226,7 +224,7 @@ class ContainerSources:
         elif error is not None:
             src.failures += 1
             detail = dockerapi.describe_docker_error(error)
-            delay = min(RETRY_MIN * 2 ** (src.failures - 1), RETRY_MAX)
+            delay = retry_delay(src.failures - 1)
             changed = src.set_state("error", f"{detail}; retry in {delay:.0f}s")
             src.read_key = None
             if self._loop is not None:
@@ -239,11 +237,11 @@ class ContainerSources:
         if changed:
             self._on_status(src.server)
         if error is None:
-            self._on_containers(src.server)
+            self._reconcile_server(src.server)
 
     def _retry(self, src: Source) -> None:
         src.retry = None
-        self._on_containers(src.server)
+        self._reconcile_server(src.server)
 
     # -- refresh (headless) ------------------------------------------------------------
 
@@ -302,12 +300,6 @@ class ContainerSources:
             src.set_state("following" if info.state == "running" else "stopped", "")
         except Exception as exc:  # noqa: BLE001 - shown, not raised
             src.set_state("error", dockerapi.describe_docker_error(exc))
-
-
-def _not_found(error: BaseException) -> bool:
-    """The Docker API answered 404: the container was removed."""
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None) == 404
 
 
 def _consume(future: asyncio.Future[None]) -> None:

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from console.engine.logs.framing import Dechunker, DockerLogDecoder, FastFrames
 from console.engine.logs.readahead import read_ahead
@@ -36,15 +36,13 @@ from console.engine.logs.source import Ingest, Source
 from console.engine.logs.stamps import NS, STAMPED, Clock, newest
 from console.models import utcnow
 
-if TYPE_CHECKING:
-    from requests import Response
-
 __all__ = [
     "READ_SIZE",
     "SLICE",
     "Block",
     "ContainerReader",
     "DockerLogsAPI",
+    "LogResponse",
     "block_bytes",
     "log_blocks",
     "raw_reads",
@@ -57,6 +55,17 @@ Block = tuple[list[str], list[str]] | list[bytes]
 """Lines as ``(stamps, texts)`` from ``FastFrames``, or records ``b"<stamp> <text>"``."""
 
 
+class LogResponse(Protocol):
+    """docker-py's streamed answer (a ``requests.Response``): ``raw`` is urllib3's
+    ``HTTPResponse``, read through its private parts (see the module docstring), hence
+    untyped."""
+
+    @property
+    def raw(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 class DockerLogsAPI(Protocol):
     """What a reader needs of docker-py's low-level ``APIClient`` (private parts included:
     see the module docstring)."""
@@ -65,9 +74,9 @@ class DockerLogsAPI(Protocol):
 
     def _url(self, pathfmt: str, *args: str) -> str: ...
 
-    def _get(self, url: str, **kwargs: object) -> Response: ...
+    def _get(self, url: str, **kwargs: object) -> LogResponse: ...
 
-    def _raise_for_status(self, response: Response) -> None: ...
+    def _raise_for_status(self, response: LogResponse) -> None: ...
 
 
 class ContainerReader:
@@ -87,7 +96,7 @@ class ContainerReader:
         self.tail = tail
         self._ingest = ingest
         self._initial_tail = initial_tail
-        self._response: Response | None = None
+        self._response: LogResponse | None = None
         self._decoder = DockerLogDecoder(tty=False)  # replaced in open(), once Tty is known
         self._clock = Clock()
         self._closed = threading.Event()
@@ -129,8 +138,7 @@ class ContainerReader:
                 # Hand the GIL over: a reader that holds it for whole 5 ms switch intervals
                 # makes every event-loop turn of the UI wait that long (convoy effect).
                 time.sleep(0)
-        return
-        yield  # a generator, so that the pump can iterate it
+        yield from ()  # a generator that yields nothing, so that the pump can iterate it
 
     def _handle(self, records: list[bytes]) -> None:
         """Records from the general decoder: ``b"<stamp> <text>"`` each."""
@@ -202,7 +210,7 @@ class ContainerReader:
             response.close()
 
 
-def raw_reads(response: Response) -> tuple[Iterator[bytes], bool]:
+def raw_reads(response: LogResponse) -> tuple[Iterator[bytes], bool]:
     """The response body as it arrives, in reads of whatever the socket has, and whether
     those reads still carry the HTTP/1.1 chunked coding.
 
@@ -218,7 +226,7 @@ def raw_reads(response: Response) -> tuple[Iterator[bytes], bool]:
     return iter(functools.partial(fp.read1, READ_SIZE), b""), True
 
 
-def log_blocks(response: Response, decoder: DockerLogDecoder) -> Iterator[Block]:
+def log_blocks(response: LogResponse, decoder: DockerLogDecoder) -> Iterator[Block]:
     """A Docker log response as blocks of lines, until its end.
 
     A block is ``(stamps, texts)`` from ``FastFrames`` (the shape of almost every read),

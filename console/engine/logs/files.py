@@ -16,8 +16,9 @@ from typing import Protocol, runtime_checkable
 from console.config import ServerConfig
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.logs.framing import LineAssembler
-from console.engine.logs.source import RETRY_MAX, RETRY_MIN, Ingest, Source, SourceRegistry
+from console.engine.logs.source import Ingest, Source, SourceRegistry
 from console.engine.logs.stamps import file_times
+from console.engine.shared import RETRY_MAX, RETRY_MIN
 from console.models import utcnow
 from console.textsafe import make_visible
 

@@ -29,7 +29,6 @@ from console.engine.contracts import Change, ChangeListener, Unsubscribe
 from console.engine.host_api import Host
 from console.engine.listeners import Listeners
 from console.engine.logs.container_sources import (
-    REFRESH_CONNECT_TIMEOUT,
     ContainerSources,
     ContainerView,
     ServerContainersView,
@@ -49,6 +48,7 @@ from console.engine.logs.source import (
 from console.engine.logs.store import LogStore
 from console.engine.redact import TRIGGERS, redact_line
 from console.engine.rules import LineRewrite, RuleError, RuleSet
+from console.engine.shared import REFRESH_CONNECT_TIMEOUT
 from console.models import LogLine, utcnow
 from console.textsafe import make_visible
 

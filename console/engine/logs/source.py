@@ -28,8 +28,6 @@ __all__ = [
     "INITIAL_TAIL",
     "INITIAL_WINDOW_S",
     "Ingest",
-    "RETRY_MAX",
-    "RETRY_MIN",
     "Source",
     "SourceRegistry",
 ]
@@ -38,9 +36,6 @@ INITIAL_WINDOW_S = 900.0
 """A source opened for the first time is read back this far (and ``check`` counts over it)."""
 INITIAL_TAIL = 1000
 """...but at most this many lines of that history."""
-RETRY_MIN = 1.0
-RETRY_MAX = 30.0
-"""A failed read is retried after RETRY_MIN seconds, doubling up to RETRY_MAX."""
 DEFAULT_BUFFER_LINES = 10_000
 """The ring buffer of a source whose server is not configured (lines fed from elsewhere)."""
 

@@ -185,7 +185,7 @@ async def test_a_source_state_change_is_a_plain_change_with_its_server() -> None
         ("web", "missing", "no such container")]
     rows.rows["alpha"] = SimpleNamespace(state="unavailable", error="ssh: link down",
                                          containers=())
-    rows.callbacks[0]("alpha")
+    rows.callbacks[0](Change(service="containers", server="alpha"))
     assert changes[-1] == Change(service="logs", server="alpha") and len(changes) == 2
     assert service.sources()[0].state == "lost"
     service.feed("alpha", "web", ["JWT expired"])
