@@ -25,13 +25,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeAlias, TypeVar
 
 from console.engine.host_api import Host, HostUnavailable
 from console.models import ConnectionStatus
 
 __all__ = [
     "DEFAULT_CLIENT_TIMEOUT",
+    "DockerClient",
     "DockerClients",
     "StreamPump",
     "default_clients",
@@ -44,6 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DEFAULT_CLIENT_TIMEOUT = 15.0
 """Seconds a single docker API call may take before it is given up (not streams)."""
@@ -74,21 +76,27 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+async def run_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a blocking docker SDK call in the bounded pool and await its result."""
     loop = asyncio.get_running_loop()
-    call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
+    call = functools.partial(fn, *args, **kwargs)
     return await loop.run_in_executor(_executor(), call)
 
 
 # --------------------------------------------------------------------------- clients
 
 
+DockerClient: TypeAlias = Any
+"""A ``docker.DockerClient``. docker-py ships no type information, so each service declares
+the few calls it makes as a Protocol (``containers.events.ContainerClient``) and reads the
+client through it."""
+
+
 class ClientFactory(Protocol):
-    def __call__(self, base_url: str, timeout: float) -> Any: ...
+    def __call__(self, base_url: str, timeout: float) -> DockerClient: ...
 
 
-def make_client(base_url: str, timeout: float) -> Any:
+def make_client(base_url: str, timeout: float) -> DockerClient:
     """A real ``docker.DockerClient``. Blocking: it asks the daemon for its API version."""
     import docker  # imported lazily: `ops-console --version` must not pay for it
 
@@ -107,11 +115,11 @@ class DockerClients:
                  timeout: float = DEFAULT_CLIENT_TIMEOUT) -> None:
         self._factory = factory
         self._timeout = timeout
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[int, DockerClient] = {}
         self._unsubscribe: dict[int, Callable[[], None]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
-    async def get(self, host: Host) -> Any:
+    async def get(self, host: Host) -> DockerClient:
         """The client for ``host``; raises HostUnavailable when the host is down."""
         key = id(host)
         client = self._clients.get(key)
@@ -154,7 +162,11 @@ class DockerClients:
         self._unsubscribe.clear()
 
 
-def _close_quietly(client: Any) -> None:
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def _close_quietly(client: _Closable) -> None:
     with contextlib.suppress(Exception):
         client.close()
 

@@ -10,14 +10,42 @@ while it is down raise ``HostUnavailable`` at once instead of hanging.
 from __future__ import annotations
 
 import abc
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
 
 from console.models import CommandResult, ConnectionStatus
 
-__all__ = ["Host", "HostUnavailable", "StatusListener"]
+__all__ = ["Host", "HostUnavailable", "StatusListener", "TCPReader", "TCPWriter"]
 
 StatusListener = Callable[[ConnectionStatus], None]
+
+
+class TCPReader(Protocol):
+    """The reading half of ``open_tcp``: an asyncio ``StreamReader`` or asyncssh's
+    ``SSHReader``, which share these calls but no base class."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+    def at_eof(self) -> bool: ...
+
+
+class TCPWriter(Protocol):
+    """The writing half of ``open_tcp``: an asyncio ``StreamWriter`` or asyncssh's
+    ``SSHWriter``."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def write_eof(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def get_extra_info(self, name: str, default: object = None) -> object: ...
 
 
 class HostUnavailable(ConnectionError):
@@ -85,8 +113,7 @@ class Host(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def open_tcp(self, host: str, port: int) -> tuple[asyncio.StreamReader,
-                                                              asyncio.StreamWriter]:
+    async def open_tcp(self, host: str, port: int) -> tuple[TCPReader, TCPWriter]:
         """Open a TCP connection *from the server* to host:port (tunnelled for SSH hosts).
 
         Failures raise what a local connect would: ConnectionRefusedError, TimeoutError,

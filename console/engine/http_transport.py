@@ -36,7 +36,7 @@ import asyncssh
 import httpcore
 import httpx
 
-from console.engine.host_api import Host, HostUnavailable
+from console.engine.host_api import Host, HostUnavailable, TCPReader, TCPWriter
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -76,19 +76,6 @@ def default_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=True, trust_env=True)
 
 
-class _Reader(typing.Protocol):
-    async def read(self, n: int = -1) -> bytes: ...
-    def at_eof(self) -> bool: ...
-
-
-class _Writer(typing.Protocol):
-    def write(self, data: bytes) -> None: ...
-    async def drain(self) -> None: ...
-    def close(self) -> None: ...
-    async def wait_closed(self) -> None: ...
-    def get_extra_info(self, name: str, default: typing.Any = None) -> typing.Any: ...
-
-
 # --------------------------------------------------------------------------- streams
 
 
@@ -99,7 +86,7 @@ class HostStream(httpcore.AsyncNetworkStream):
     share the methods used here, so the same class serves SSH tunnels and test fakes.
     """
 
-    def __init__(self, reader: _Reader, writer: _Writer, peer: tuple[str, int]) -> None:
+    def __init__(self, reader: TCPReader, writer: TCPWriter, peer: tuple[str, int]) -> None:
         self._reader = reader
         self._writer = writer
         self._peer = peer
@@ -258,7 +245,7 @@ class TCPOpener(typing.Protocol):
 
     name: str
 
-    async def open_tcp(self, host: str, port: int) -> tuple[typing.Any, typing.Any]: ...
+    async def open_tcp(self, host: str, port: int) -> tuple[TCPReader, TCPWriter]: ...
 
 
 class LocalOpener:
@@ -271,7 +258,7 @@ class LocalOpener:
 
     name = "console"
 
-    async def open_tcp(self, host: str, port: int) -> tuple[typing.Any, typing.Any]:
+    async def open_tcp(self, host: str, port: int) -> tuple[TCPReader, TCPWriter]:
         return await asyncio.open_connection(host, port, happy_eyeballs_delay=0.25)
 
 

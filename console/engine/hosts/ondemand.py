@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from console.engine.host_api import Host, HostUnavailable
+from console.engine.host_api import Host, HostUnavailable, TCPReader, TCPWriter
 from console.engine.hosts.status import StatusMixin
 from console.models import CommandResult, ConnectionStatus, ConnState
 
@@ -126,8 +126,7 @@ class OnDemandHost(StatusMixin, Host):
     async def docker_base_url(self) -> str:
         return await self._host().docker_base_url()
 
-    async def open_tcp(self, host: str, port: int) -> tuple[asyncio.StreamReader,
-                                                              asyncio.StreamWriter]:
+    async def open_tcp(self, host: str, port: int) -> tuple[TCPReader, TCPWriter]:
         return await self._host().open_tcp(host, port)
 
     # -- the idle timer ----------------------------------------------------------------

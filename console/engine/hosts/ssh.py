@@ -24,7 +24,7 @@ from typing import cast
 import asyncssh
 
 from console.config import ServerConfig
-from console.engine.host_api import HostUnavailable
+from console.engine.host_api import HostUnavailable, TCPReader, TCPWriter
 from console.engine.hosts.commands import command_line, plain_command_line, short_argv
 from console.engine.hosts.explain import lost_reason
 from console.engine.hosts.local import CHUNK
@@ -291,8 +291,7 @@ class SSHHost(SSHConnection):
 
     # -- tcp ---------------------------------------------------------------------------
 
-    async def open_tcp(self, host: str, port: int) -> tuple[asyncio.StreamReader,
-                                                              asyncio.StreamWriter]:
+    async def open_tcp(self, host: str, port: int) -> tuple[TCPReader, TCPWriter]:
         """A direct-tcpip channel: TCP from the server to host:port.
 
         Returns asyncssh's ``SSHReader``/``SSHWriter``: asyncio-stream-like (``read``,
@@ -310,7 +309,7 @@ class SSHHost(SSHConnection):
             except asyncssh.ChannelOpenError as exc:
                 self._raise_if_lost(conn, what)
                 raise channel_open_error(exc, host, port, self.name) from None
-        return reader, writer  # type: ignore[return-value]
+        return reader, writer
 
 
 def channel_open_error(exc: asyncssh.ChannelOpenError, host: str, port: int,
