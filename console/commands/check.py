@@ -1,7 +1,10 @@
 """``ops-console check``: every probe once, no TUI; a table or JSON; exit 0, 1 or 2.
 
 Meant as a post-deploy gate and for cron (incident 001's missing "deploy:verify"): the exit
-code says whether anything is wrong, the table says what.
+code says whether anything is wrong, the table says what. The diagnosis's findings come
+first (what is broken, since when, which key fixes it); one of warning or worse makes the
+exit code 1 even when every pane row alone looks fine (a login flood, an expiring
+certificate).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 from console.commands.fleet_json import render_fleet_lines
 from console.commands.snapshot import UnknownServer, collect, filter_config
 from console.config import Config
+from console.engine.diagnosis import held_text
 from console.textsafe import printable
 
-__all__ = ["render_table", "run_check"]
+__all__ = ["findings_block", "render_table", "run_check"]
 
 
 def run_check(config: Config, args: argparse.Namespace) -> int:
@@ -42,12 +46,33 @@ def render_table(doc: dict[str, Any]) -> str:
     """Plain text, one block per server; only problems are spelled out in full."""
     out: list[str] = [f"ops-console check  {doc['generated_at']}  "
                       f"{'ALL GOOD' if doc['ok'] else 'PROBLEMS FOUND'}", ""]
+    out += findings_block(doc.get("findings", []))
     for error in doc.get("errors", []):
         out.append(f"! {printable(error)}")
     for server in doc["servers"]:
         out += _server_block(server)
     out += render_fleet_lines(doc, printable)
     return "\n".join(out) + "\n"
+
+
+def findings_block(findings: list[dict[str, Any]]) -> list[str]:
+    """The diagnosis first: what is broken, since when, what shows it, what fixes it."""
+    if not findings:
+        return ["findings: none", ""]
+    out = [f"findings ({len(findings)}, most severe first)"]
+    for f in findings:
+        held = held_text(f)
+        out.append(f"  {f['severity'].upper():<8} {printable(f['server'])}: "
+                   f"{printable(f['summary'], 300)}{f'  [{held}]' if held else ''}")
+        fix = f["fix"]
+        if fix["action"] == "manual":
+            out.append(f"           fix by hand: {printable(fix['why'], 400)}")
+        else:
+            out.append(f"           fix: {fix['action'].replace('_', '-')} "
+                       f"{printable(fix['target'])} (key {fix['key']} in the console): "
+                       f"{printable(fix['why'], 300)}")
+        out += [f"           - {e['pane']}: {printable(e['text'], 200)}" for e in f["evidence"]]
+    return out + [""]
 
 
 def _server_block(server: dict[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 from console.commands.snapshot import collect
 from console.config import Config
 from console.engine.audit import AuditEntry, read_audit
+from console.engine.diagnosis import held_text
 from console.textsafe import printable
 
 __all__ = ["md", "render_report", "run_report", "write_report"]
@@ -107,6 +108,7 @@ def render_report(doc: dict[str, Any], actions: Iterable[AuditEntry] = ()) -> st
     verdict = "all good" if doc["ok"] else "PROBLEMS FOUND"
     out = [f"# ops-console incident snapshot — {doc['generated_at']}", "",
            f"Overall: **{verdict}**", ""]
+    out += _diagnosis_section(doc.get("findings", []))
     out += _servers_section(doc)
     for error in doc.get("errors", []):
         out.append(f"- round error: {md(error)}")
@@ -233,6 +235,25 @@ def _auth_events(server: dict[str, Any]) -> list[str]:
                 f"{printable(e['line'], 300).replace('```', '` ` `')}" for e in recent]
         out += ["```", ""]
     return out
+
+
+def _diagnosis_section(findings: list[dict[str, Any]]) -> list[str]:
+    """What is broken and what fixes it, before the facts it was read from."""
+    out = ["## Diagnosis", ""]
+    if not findings:
+        return out + ["No findings: every rule is satisfied.", ""]
+    for number, f in enumerate(findings, 1):
+        held = held_text(f)
+        out.append(f"{number}. **{f['severity']}** {md(f['server'])}: {md(f['summary'])}"
+                   + (f" ({held})" if held else ""))
+        fix = f["fix"]
+        if fix["action"] == "manual":
+            out.append(f"   - fix, by hand: {md(fix['why'], 600)}")
+        else:
+            out.append(f"   - fix: {fix['action'].replace('_', '-')} {md(fix['target'])} "
+                       f"(key `{fix['key']}`): {md(fix['why'])}")
+        out += [f"   - evidence, {e['pane']}: {md(e['text'])}" for e in f["evidence"]]
+    return out + [""]
 
 
 def _actions_section(entries: list[AuditEntry]) -> list[str]:

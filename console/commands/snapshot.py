@@ -17,6 +17,8 @@ from typing import Any
 
 from console.commands.fleet_json import fleet_problems, fleet_sections
 from console.config import Config
+from console.engine.diagnosis import diagnose, finding_json, serious
+from console.engine.diagnosis.build import from_fleet
 from console.engine.fleet import Fleet
 from console.engine.health import result_json
 from console.engine.secrets import secret_status_json
@@ -114,11 +116,16 @@ def build_document(fleet: Fleet, window_s: int, errors: list[str]) -> dict[str, 
         doc["ok"] = _server_ok(doc, part_c, part_s)
         servers.append(doc)
     fleet_view = fleet.fleet_sources.snapshot()
+    now = utcnow()
+    # The diagnosis reads the same services, so its findings and the panes above agree.
+    findings = diagnose(from_fleet(fleet, now, window_s))
     return {
         "version": SCHEMA_VERSION,
-        "ok": all(s["ok"] for s in servers) and not errors and not fleet_problems(fleet_view),
-        "generated_at": _iso(utcnow()),
+        "ok": all(s["ok"] for s in servers) and not errors and not fleet_problems(fleet_view)
+        and not serious(findings),
+        "generated_at": _iso(now),
         "errors": errors,
+        "findings": [finding_json(f, now) for f in findings],
         "servers": servers,
         **fleet_sections(fleet_view),
     }

@@ -51,9 +51,14 @@ def test_check_backend_down_exits_1_and_says_why(lab_clean) -> None:
     assert backend["state"] == "exited" and backend["ok"] is False
     via_nginx = next(h for h in alpha["health"] if h["name"] == "login via nginx")
     assert via_nginx["status"] == 502 and via_nginx["class"] == "proxy_bad_gateway"
+    # the diagnosis: one finding for the one cause, the stopped backend, fixed by a restart
+    (finding,) = [f for f in doc["findings"] if f["server"] == "alpha"]
+    assert finding["id"] == "backend_down_behind_proxy" and finding["target"] == "crm-backend-1"
+    assert finding["fix"]["action"] == "restart" and finding["fix"]["key"] == "r"
     table = ops("--config", str(lab_clean.config_path), "check", "--server", "alpha")
     assert table.returncode == 1
     assert "PROBLEMS FOUND" in table.stdout and "proxy_bad_gateway" in table.stdout
+    assert table.stdout.index("crm-backend-1 exited") < table.stdout.index("== alpha")
 
 
 def test_check_bad_config_and_unknown_server_exit_2(lab, tmp_path: Path) -> None:

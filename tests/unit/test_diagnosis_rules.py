@@ -451,3 +451,31 @@ def test_no_secret_value_or_fingerprint_reaches_a_finding() -> None:
 def test_crash_text_is_quoted_from_the_log() -> None:
     finding = run(incident_002())[0]
     assert any(JWT_CRASH in e.text for e in finding.evidence)
+
+
+def test_negative_the_proxy_hop_address_in_the_backend_log_is_not_an_attacker() -> None:
+    hop = [line("crm-backend-1", f'172.19.0.3 "POST /api/v1/auth/login HTTP/1.0" 401 33 '
+                f"[AUTH] Login failed: invalid password for u{i}@example.com", "failed_login",
+                age=100 - i, seq=i) for i in range(40)]
+    assert "login_flood" not in ids(run(server(containers=[container("crm-backend-1"), nginx()],
+                                               log_lines=hop)))
+    assert "login_flood" in ids(run(server(containers=[container("crm-backend-1")],
+                                           log_lines=hop)))
+
+
+def test_000_the_direct_probe_of_the_stopped_backend_joins_the_same_finding() -> None:
+    direct = endpoint("backend", "refused", None, url="http://127.0.0.1:8000/health",
+                      reason="connection refused by 127.0.0.1:8000: nothing is listening")
+    findings = run(incident_000(endpoints=[*incident_000().endpoints, direct]))
+    assert ids(findings) == ["backend_down_behind_proxy"]
+    assert ("health", (SERVER, "backend")) in {(e.pane, e.row) for e in findings[0].evidence}
+    crash = run(incident_002(endpoints=[direct]))
+    assert ids(crash) == ["crash_loop_missing_secret"]
+
+
+def test_negative_a_refused_probe_is_not_pinned_on_one_of_two_stopped_containers() -> None:
+    direct = endpoint("api", "refused", None, url="http://127.0.0.1:9000/health")
+    findings = run(server(containers=[container("crm-backend-1", "exited", exit_code=1),
+                                      container("crm-web-1", "exited", exit_code=1)],
+                          endpoints=[direct]))
+    assert only(findings, "endpoint_failing").target == "api"

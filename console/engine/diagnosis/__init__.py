@@ -18,7 +18,7 @@ from console.engine.diagnosis.model import (
     ServerInput,
     Volume,
 )
-from console.engine.diagnosis.render import finding_json, fix_text
+from console.engine.diagnosis.render import finding_json, fix_text, held_text, serious
 from console.engine.diagnosis.tracker import (
     DiagnosisView,
     FindingTracker,
@@ -42,6 +42,8 @@ __all__ = [
     "diagnose",
     "finding_json",
     "fix_text",
+    "held_text",
+    "serious",
     "format_duration",
     "sort_findings",
 ]

@@ -4,13 +4,17 @@ is: each printer makes it printable or escapes it for its own medium."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from console.engine.diagnosis.model import Finding
-from console.engine.diagnosis.tracker import Tracked
+from console.engine.diagnosis.tracker import Tracked, format_duration
+from console.models import Severity
 
-__all__ = ["finding_json", "fix_text"]
+__all__ = ["finding_json", "fix_text", "held_text", "serious"]
+
+SERIOUS = Severity.WARNING
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -45,4 +49,18 @@ def finding_json(item: Finding | Tracked, now: datetime | None = None) -> dict[s
     if tracked is not None and now is not None:
         doc["held_for_s"] = round(tracked.held_s(now), 1)
         doc["cleared_at"] = _iso(tracked.cleared)
+    elif now is not None:
+        held = None if finding.since is None else max(0.0, (now - finding.since).total_seconds())
+        doc["held_for_s"] = None if held is None else round(held, 1)
     return doc
+
+
+def held_text(doc: dict[str, Any]) -> str:
+    """'held for 4 min' from a finding document, or '' when nobody knows since when."""
+    held = doc.get("held_for_s")
+    return "" if held is None else f"held for {format_duration(held)}"
+
+
+def serious(findings: Iterable[Finding]) -> bool:
+    """True when any finding is a warning or worse: ``check`` then exits 1."""
+    return any(f.severity >= SERIOUS for f in findings)

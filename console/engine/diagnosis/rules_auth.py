@@ -3,12 +3,15 @@
 What makes failed logins an attack is concentration, not volume. Credential stuffing is
 many users tried from few addresses; password spraying is one user tried from many. So the
 failures of the last few minutes are counted per client address and per user, and a flood
-is a large number of failures most of which come from at most a few of either. Ten
+is a large number of failures most of which come from at most a few of either. A private
+address in a backend's own log, behind a running proxy container, is the proxy's hop and
+not a client: it is not counted as one. Ten
 failures from ten different users at ten addresses is ten people mistyping: not an attack.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +19,7 @@ from datetime import datetime
 from console.engine.diagnosis.common import Candidate, clip, endpoint_evidence, lines_evidence
 from console.engine.diagnosis.logscan import login_actors, proxy_request_path
 from console.engine.diagnosis.model import Finding, Fix, ServerInput
+from console.engine.diagnosis.topology import is_proxy
 from console.models import LogLine, Severity
 
 __all__ = ["FLOOD_MIN_FAILURES", "FLOOD_WINDOW_S", "login_flood"]
@@ -37,6 +41,13 @@ def _is_failure(line: LogLine) -> bool:
         path = proxy_request_path(line.text) or line.text
         return any(word in path.lower() for word in _LOGIN_PATH_WORDS)
     return False
+
+
+def _private(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_private
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +74,13 @@ def login_flood(server: ServerInput, now: datetime) -> list[Candidate]:
                 if _is_failure(line) and (now - line.time).total_seconds() <= FLOOD_WINDOW_S]
     if len(failures) < FLOOD_MIN_FAILURES:
         return []
+    proxies = {c.name for c in server.containers if is_proxy(c) and c.state == "running"}
     ips: Counter[str] = Counter()
     users: Counter[str] = Counter()
     for line in failures:
         ip, user = login_actors(line.text)
+        if ip is not None and proxies and line.source not in proxies and _private(ip):
+            ip = None  # the proxy's own address, as the backend behind it logs every request
         if ip is not None:
             ips[ip] += 1
         if user is not None:

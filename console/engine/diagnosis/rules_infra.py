@@ -26,6 +26,7 @@ from console.engine.diagnosis.model import Endpoint, Evidence, Finding, Fix, Ser
 from console.engine.diagnosis.topology import (
     BAD_GATEWAY_CLASSES,
     Fronting,
+    direct_endpoints,
     fronted_backends,
     is_proxy,
     match_container,
@@ -170,9 +171,11 @@ def _secret_crash(server: ServerInput, info: ContainerInfo, names: list[str],
     evidence += [secret_evidence(s) for s in statuses if not s.ok][:3]
     claims: set[Claim] = {("secret", server.name, n) for n in names}
     claims |= {("stale", server.name, info.name, n) for n in names}
+    endpoints = (*(fronting.endpoints if fronting is not None else ()),
+                 *direct_endpoints(server, info))
+    evidence += [endpoint_evidence(server.name, e) for e in endpoints]
+    claims |= {("health", server.name, e.name) for e in endpoints}
     if fronting is not None:
-        evidence += [endpoint_evidence(server.name, e) for e in fronting.endpoints]
-        claims |= {("health", server.name, e.name) for e in fronting.endpoints}
         claims.add(("proxied", server.name, info.name))
     listed = ", ".join(names)
     if stale and len(stale) == len(names):
@@ -187,9 +190,10 @@ def _secret_crash(server: ServerInput, info: ContainerInfo, names: list[str],
                   f"Set {listed} in {file} (a long random value, e.g. from `openssl rand "
                   f"-hex 32`), then recreate {info.name} with R; a plain restart would crash "
                   "the same way, since it keeps the old environment.")
-    verb = "is crash-looping" if info.state == "restarting" or info.restart_count else "exited"
-    summary = (f"{info.name} {verb} ({container_state(info)}): its log says {listed} "
-               "is not configured")
+    state = container_state(info)
+    verb = f"is crash-looping ({state})" if info.state == "restarting" or info.restart_count \
+        else f"{state} at startup"
+    summary = f"{info.name} {verb}: its log says {listed} is not configured"
     finding = Finding("crash_loop_missing_secret", Severity.CRITICAL, server.name, info.name,
                       summary, tuple(evidence), fix, since=lines[0].time)
     primary = frozenset({("container", server.name, info.name)})
@@ -254,8 +258,9 @@ def _backend_down(server: ServerInput, fronting: Fronting, lines: list[LogLine])
     if not where and fronting.endpoints:
         where = f" for {fronting.endpoints[0].name}"
     summary = f"{info.name} {container_state(info)}; {proxy} answers {answer}{where}"
+    direct = direct_endpoints(server, info)
     evidence = [container_evidence(server.name, info),
-                *(endpoint_evidence(server.name, e) for e in fronting.endpoints),
+                *(endpoint_evidence(server.name, e) for e in (*fronting.endpoints, *direct)),
                 *lines_evidence(server.name, lines, limit=2)]
     if fronting.proxy is not None:
         evidence.append(Evidence("containers", (server.name, fronting.proxy.name),
@@ -270,7 +275,8 @@ def _backend_down(server: ServerInput, fronting: Fronting, lines: list[LogLine])
     severity = Severity.CRITICAL
     finding = Finding("backend_down_behind_proxy", severity, server.name, info.name, summary,
                       tuple(evidence), fix, since=since)
-    claims: set[Claim] = {("health", server.name, e.name) for e in fronting.endpoints}
+    claims: set[Claim] = {("health", server.name, e.name) for e in (*fronting.endpoints,
+                                                                     *direct)}
     claims |= {("upstream", server.name, u.failure.host or "") for u in fronting.lines}
     claims.add(("proxied", server.name, info.name))
     return Candidate(finding, frozenset({("container", server.name, info.name)}),

@@ -236,10 +236,12 @@ def _drift(inp: DiagnosisInput, name: str, groups: list[list[SecretStatus]]) -> 
         fix = Fix("manual", name, f"{words}, then recreate the containers that read the changed "
                   "files (R on each).")
     else:
+        sizes = sorted((len(g) for g in groups), reverse=True)
         largest = max(groups, key=len)
+        most = f" (most places hold {letters[groups.index(largest)]})" \
+            if sizes[0] > sizes[1] else ""
         fix = Fix("manual", name,
-                  f"Choose the value to keep (most places hold "
-                  f"{letters[groups.index(largest)]}), copy it into every other place, then "
+                  f"Choose the value to keep{most}, copy it into every other place, then "
                   "recreate the containers that read the changed files (R on each). Run "
                   "test-login (t) first to see which value the backend signs with.")
     summary = f"{name} differs between places that must share it: {described}"

@@ -36,6 +36,7 @@ __all__ = [
     "DOWN_STATES",
     "Fronting",
     "UpstreamLine",
+    "direct_endpoints",
     "fronted_backends",
     "is_dependency",
     "is_proxy",
@@ -167,6 +168,37 @@ def fronted_backends(server: ServerInput) -> list[Fronting]:
         how = f"{near} answers 502/504 and {info.name} is down"
         out.append(Fronting(info, proxy, (), tuple(unnamed), gateways, how))
     return out
+
+
+_DIRECT_CLASSES = frozenset({"refused", "connect_timeout", "connect_failed"})
+_LOOPBACK = re.compile(r"^(?:127\.[\d.]+|localhost|0\.0\.0\.0|\[?::1\]?)$")
+
+
+def direct_endpoints(server: ServerInput, info: ContainerInfo) -> tuple[Endpoint, ...]:
+    """Endpoints probing a stopped container directly (not through the proxy) and refused.
+
+    The console does not know which published port is whose, so an endpoint is the
+    container's when its URL host names the container, when its name is the container's
+    compose service ("backend"), or when its URL is a loopback port and this is the only
+    stopped app container on the server.
+    """
+    if info.state not in DOWN_STATES:
+        return ()
+    down = [c for c in server.containers
+            if c.state in DOWN_STATES and not is_proxy(c) and not is_dependency(c)]
+    out: list[Endpoint] = []
+    for endpoint in server.endpoints:
+        if endpoint.klass not in _DIRECT_CLASSES:
+            continue
+        host = endpoint.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+        named = match_container(server.containers, host)
+        if named is not None:
+            if named.name == info.name:
+                out.append(endpoint)
+        elif endpoint.name.lower() in (info.service or "", info.name.lower()) or (
+                _LOOPBACK.match(host) and down == [info]):
+            out.append(endpoint)
+    return tuple(out)
 
 
 def _proxy_near(info: ContainerInfo, proxies: list[ContainerInfo]) -> ContainerInfo | None:
