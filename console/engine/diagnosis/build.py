@@ -181,7 +181,7 @@ def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900) -> DiagnosisInp
     return from_snapshots(
         fleet.config, now,
         connections={name: host.status for name, host in fleet.hosts.items()},
-        containers=fleet.containers.snapshot(),
+        containers=fleet.containers.snapshot().servers,
         endpoints=fleet.health.snapshot().endpoints,
         secrets=fleet.secrets.snapshot().servers,
         lines=fleet.logs.buffered(),
