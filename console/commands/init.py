@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from console.engine.envfile import parse_env
+from console.engine.shared import COMPOSE_PROJECT_LABEL, COMPOSE_WORKING_DIR_LABEL
 
 __all__ = ["Discovery", "discover", "render_config", "run_init"]
 
@@ -64,13 +65,13 @@ def _add_container(raw: dict[str, Any], projects: dict[str, ProjectFound],
                    found: Discovery) -> None:
     labels = raw.get("Labels") or {}
     name = (raw.get("Names") or ["?"])[0].lstrip("/")
-    project_name = labels.get("com.docker.compose.project")
+    project_name = labels.get(COMPOSE_PROJECT_LABEL)
     if not project_name:
         found.loose.append(name)
         return
     project = projects.setdefault(project_name, ProjectFound(name=project_name))
     project.working_dir = project.working_dir or labels.get(
-        "com.docker.compose.project.working_dir")
+        COMPOSE_WORKING_DIR_LABEL)
     project.containers.append(name)
     for port in raw.get("Ports") or []:
         if port.get("PublicPort") and port.get("Type") == "tcp":

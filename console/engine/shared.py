@@ -8,8 +8,10 @@ service at once. Nothing here does I/O or imports another service.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from console.engine import dockerapi
+if TYPE_CHECKING:  # imported when used: pure consumers (the diagnosis) stay free of asyncio
+    from console.engine import dockerapi
 
 __all__ = [
     "CERT_WARN_DAYS",
@@ -101,5 +103,7 @@ class LazyDockerClients:
     @property
     def clients(self) -> dockerapi.DockerClients:
         if self._clients is None:
-            self._clients = dockerapi.default_clients()
+            from console.engine.dockerapi import default_clients
+
+            self._clients = default_clients()
         return self._clients

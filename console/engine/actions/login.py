@@ -34,6 +34,7 @@ from console.engine.actions.tokens import (
 from console.engine.envfile import parse_env
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.secrets.status import container_place
+from console.engine.shared import chain_has, exception_chain
 from console.models import utcnow
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def _classify_error(exc: BaseException, timeout: float) -> tuple[str, str]:
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return "timeout", f"no answer within {timeout:g} s"
     text = _chain_text(exc)
-    if "refused" in text.lower() or _chain_has(exc, ConnectionRefusedError):
+    if "refused" in text.lower() or chain_has(exc, ConnectionRefusedError):
         return "refused", "connection refused: nothing listens on that port"
     if isinstance(exc, httpx.ConnectError):
         return "unreachable", f"cannot connect: {text}"
@@ -119,27 +120,12 @@ def _classify_error(exc: BaseException, timeout: float) -> tuple[str, str]:
 
 
 def _chain_text(exc: BaseException) -> str:
-    parts = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        text = str(current).strip()
+    parts: list[str] = []
+    for item in exception_chain(exc):
+        text = str(item).strip()
         if text and text not in parts:
             parts.append(text)
-        current = current.__cause__ or current.__context__
     return ": ".join(parts) or type(exc).__name__
-
-
-def _chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def _token_from(body: object, token_field: str) -> str | None:

@@ -12,6 +12,13 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from console.engine.shared import (
+    COMPOSE_CONFIG_FILES_LABEL,
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_SERVICE_LABEL,
+    COMPOSE_WORKING_DIR_LABEL,
+)
+
 __all__ = [
     "CONFIG_FILES_LABEL",
     "CONFIG_HASH_LABEL",
@@ -24,10 +31,10 @@ __all__ = [
     "ProjectKey",
 ]
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
-CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+PROJECT_LABEL = COMPOSE_PROJECT_LABEL
+SERVICE_LABEL = COMPOSE_SERVICE_LABEL
+WORKING_DIR_LABEL = COMPOSE_WORKING_DIR_LABEL
+CONFIG_FILES_LABEL = COMPOSE_CONFIG_FILES_LABEL
 ENVIRONMENT_FILE_LABEL = "com.docker.compose.project.environment_file"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 ONEOFF_LABEL = "com.docker.compose.oneoff"

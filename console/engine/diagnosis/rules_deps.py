@@ -35,12 +35,12 @@ from console.engine.diagnosis.logscan import (
 from console.engine.diagnosis.model import Endpoint, Evidence, Finding, Fix, ServerInput
 from console.engine.diagnosis.rules_secrets import login_evidence
 from console.engine.diagnosis.topology import is_proxy, match_container
+from console.engine.shared import CERT_WARN_DAYS
 from console.models import LogLine, Severity
 
 __all__ = ["cert_expiring", "dependency_unreachable", "unhealthy_parts"]
 
 DEPENDENCY_RECENT_S = 120.0  # a connection error older than this is history, not state
-CERT_WARN_DAYS = 14
 CERT_URGENT_DAYS = 7
 
 _BAD_VALUES = frozenset({"unreachable", "down", "disconnected", "error", "failed", "failing",

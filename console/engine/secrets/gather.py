@@ -25,6 +25,11 @@ from console.engine.secrets.status import (
     VolumeStatus,
     container_place,
 )
+from console.engine.shared import (
+    COMPOSE_CONFIG_FILES_LABEL,
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_WORKING_DIR_LABEL,
+)
 from console.models import SecretStatus
 
 __all__ = [
@@ -45,9 +50,9 @@ __all__ = [
     "wanted",
 ]
 
-PROJECT_LABEL = "com.docker.compose.project"
-WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
-CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+PROJECT_LABEL = COMPOSE_PROJECT_LABEL
+WORKING_DIR_LABEL = COMPOSE_WORKING_DIR_LABEL
+CONFIG_FILES_LABEL = COMPOSE_CONFIG_FILES_LABEL
 ENV_FILE_MAX_BYTES = 1024 * 1024
 
 DockerDoc = Mapping[str, Any]

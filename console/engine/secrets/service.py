@@ -37,6 +37,7 @@ from console.engine.secrets.status import (
     statuses,
 )
 from console.engine.secrets.volumes import SeenVolumes, volume_statuses
+from console.engine.shared import REFRESH_CONNECT_TIMEOUT
 from console.models import ConnectionStatus, utcnow
 
 __all__ = ["ContainerWatch", "SecretService"]
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 30.0
 CONTAINER_CHANGE_DELAY = 2.0
-REFRESH_CONNECT_TIMEOUT = 10.0
 SERVER_TIMEOUT = 30.0
 
 
