@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from console.config import Config
+from console.config import Config, MigrateAction
 from console.engine.actions import ActionService, OutputLine
 from console.engine.audit import read_audit
 from console.engine.dockerapi import DockerClients
@@ -120,6 +120,32 @@ async def test_migrate_upgrades_the_schema_version(lab_clean: Any, tmp_path: Pat
     outcome = assert_audited(config, "migrate", "succeeded", exit_status=0,
                              target="crm-backend-1")
     assert outcome["elapsed_s"] > 0.5  # three 0.2 s steps really ran
+
+
+async def test_migration_output_streams_from_the_first_line_20_runs_in_a_row(
+        lab_clean: Any, tmp_path: Path):
+    """Through the SSH-forwarded Docker socket the exec's answer and its first frames often
+    arrive in one read; the first line must still come first, while the command runs, and
+    the pid marker must be read (or a cancel could not kill the process)."""
+    async with engine(lab_clean, tmp_path) as (actions, config):
+        alpha = dataclasses.replace(config.server("alpha"), migrate=MigrateAction(
+            command=("sh", "-c", "echo started; sleep 0.5; echo done"),
+            container="crm-backend-1"))
+        actions.config = dataclasses.replace(config, servers=(alpha,))
+        for attempt in range(20):
+            runs: list[Any] = []
+            seen: list[tuple[str, str, bool, bool]] = []
+
+            def note(line: OutputLine, runs: list[Any] = runs,
+                     seen: list[tuple[str, str, bool, bool]] = seen) -> None:
+                run = runs[0]
+                seen.append((line.stream, line.text, run.running, run.pid is not None))
+
+            result = await actions.migrate("alpha", note, on_start=runs.append)
+            assert result.ok, (attempt, result.detail, seen)
+            assert seen[0] == ("stdout", "started", True, True), (attempt, seen)
+            assert [text for stream, text, *_ in seen if stream == "stdout"] == [
+                "started", "done"], (attempt, seen)
 
 
 async def test_failing_migration_shows_exit_status_and_stderr(lab_clean: Any,

@@ -197,7 +197,13 @@ def make_service(config: Config, client: FakeClient | None = None, **kwargs: Any
     clients = dockerapi.DockerClients(factory=lambda url, timeout: client)
     return ActionService(config, hosts, clients=clients,
                          audit=AuditLog(config.console.audit_log, user="tester",
-                                        hostname="console-box"), **kwargs)
+                                        hostname="console-box"),
+                         exec_streams=fake_exec_stream, **kwargs)
+
+
+def fake_exec_stream(client: FakeClient, base_url: str, exec_id: str) -> FakeStream:
+    """The fake API's exec output (the socket reader has its own tests in test_exec_stream)."""
+    return client.api.exec_start(exec_id, stream=True, demux=True)
 
 
 def audit_records(config: Config) -> list[dict]:

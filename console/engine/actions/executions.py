@@ -1,5 +1,8 @@
 """The two ways a migration runs: ``docker exec`` in a container, or a shell on the host.
 
+In a container the output is read by ``exec_stream`` (our own connection to the Docker
+socket), not by docker-py's ``exec_start``, which can drop the first lines.
+
 Cancelling needs the process id, which the Engine API does not give in the container's
 namespace, so the command is started as ``sh -c 'echo <marker> $$; exec "$@"'``: the first
 stdout line names the pid (and is not shown), and cancel runs ``kill -TERM`` on it through a
@@ -14,14 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from typing import Protocol
 
 from console.engine import dockerapi
+from console.engine.actions.exec_stream import ExecStream, socket_path_of
 from console.engine.actions.migrate import Execution, MigrationRun
 from console.engine.host_api import Host
 
-__all__ = ["DockerExec", "ExecAPI", "ExecClient", "HostExec", "PID_MARKER"]
+__all__ = [
+    "PID_MARKER",
+    "DockerExec",
+    "ExecAPI",
+    "ExecClient",
+    "ExecStreams",
+    "FrameStream",
+    "HostExec",
+    "socket_exec_stream",
+]
 
 PID_MARKER = "@@ops-console-pid"
 MAX_LINE = 16 * 1024
@@ -67,12 +80,37 @@ class ExecAPI(Protocol):
 
     def inspect_container(self, container: str) -> Mapping[str, object]: ...
 
+    @property
+    def api_version(self) -> str: ...
+
 
 class ExecClient(Protocol):
     """A docker client as ``DockerClients.get`` returns it: the low-level API under ``api``."""
 
     @property
     def api(self) -> ExecAPI: ...
+
+
+Frame = tuple[bytes | None, bytes | None]
+
+
+class FrameStream(Protocol):
+    """A started exec's output as (stdout, stderr) frames; ``close()`` from another thread."""
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class ExecStreams(Protocol):
+    """How a started exec's output is read: ``(client, docker base URL, exec id)``."""
+
+    def __call__(self, client: ExecClient, base_url: str, exec_id: str) -> FrameStream: ...
+
+
+def socket_exec_stream(client: ExecClient, base_url: str, exec_id: str) -> FrameStream:
+    """The production reader: our own connection to the Docker socket (see exec_stream)."""
+    return ExecStream(socket_path_of(base_url), client.api.api_version, exec_id).open()
 
 
 class _LineSplitter:
@@ -107,10 +145,13 @@ def _kill_argv(sig: signal.Signals, pid: str) -> list[str]:
 class DockerExec(Execution):
     """``docker exec`` through the Engine API: stdout and stderr demultiplexed, live."""
 
-    def __init__(self, run: MigrationRun, client: ExecClient, container: str) -> None:
+    def __init__(self, run: MigrationRun, client: ExecClient, container: str, base_url: str,
+                 streams: ExecStreams = socket_exec_stream) -> None:
         self.run = run
         self.client = client
         self.container = container
+        self.base_url = base_url
+        self.streams = streams
         self.exec_id = ""
         self._stdout = _LineSplitter()
         self._stderr = _LineSplitter()
@@ -127,7 +168,7 @@ class DockerExec(Execution):
                                                tty=False)
         self.exec_id = created["Id"]
         self._pump = dockerapi.pump_stream(
-            lambda: api.exec_start(self.exec_id, stream=True, demux=True),
+            lambda: self.streams(self.client, self.base_url, self.exec_id),
             self._on_frame, self._on_end, name=f"migrate:{self.run.server}")
         await self._pump.opened
 

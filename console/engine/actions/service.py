@@ -20,7 +20,13 @@ from console.config import Config, ConfigError, ServerConfig, expand_env_tree
 from console.engine import dockerapi
 from console.engine.actions import migrate as migrate_mod
 from console.engine.actions.audited import ActionRefused, audited, refuse
-from console.engine.actions.executions import DockerExec, ExecClient, HostExec
+from console.engine.actions.executions import (
+    DockerExec,
+    ExecClient,
+    ExecStreams,
+    HostExec,
+    socket_exec_stream,
+)
 from console.engine.actions.login import LoginResult, LoginTester, strings_in
 from console.engine.actions.migrate import (
     Execution,
@@ -74,18 +80,21 @@ class ActionService:
 
     ``containers`` is the fleet's container service (restart goes through it); ``clients``
     the docker client cache (default: the shared one); ``audit`` the log (default:
-    ``config.console.audit_log``).
+    ``config.console.audit_log``); ``exec_streams`` how a migration's ``docker exec``
+    output is read (default: our own connection to the Docker socket; tests pass fakes).
     """
 
     def __init__(self, config: Config, hosts: Mapping[str, Host], *,
                  containers: ContainerRestarter | None = None,
                  clients: dockerapi.DockerClients | None = None,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None,
+                 exec_streams: ExecStreams = socket_exec_stream) -> None:
         self.config = config
         self.hosts = hosts
         self.containers = containers
         self.clients = clients if clients is not None else dockerapi.default_clients()
         self.audit = audit or AuditLog(config.console.audit_log)
+        self._exec_streams = exec_streams
         self._login = LoginTester(self._up_host, hosts, self.clients, lambda: CONNECT_WAIT)
         self._migrations: dict[str, MigrationRun] = {}
         self._last: dict[str, ServerActions] = {}
@@ -292,7 +301,8 @@ class ActionService:
         execution: Execution
         if run.plan.container:
             client: ExecClient = await self.clients.get(host)
-            execution = DockerExec(run, client, run.plan.container)
+            execution = DockerExec(run, client, run.plan.container,
+                                   await host.docker_base_url(), self._exec_streams)
         else:
             execution = HostExec(run, host)
         await execution.start()

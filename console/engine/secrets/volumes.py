@@ -9,10 +9,8 @@ deleted database volume is the loss an operator most needs to see ("gone since
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.secrets.gather import (
@@ -103,7 +101,7 @@ def _anonymous(name: str) -> bool:
 
 
 def _volume_status(server: str, seen: SeenVolumes, name: str, entry: _Expected,
-                   doc: Mapping[str, Any] | None, now: datetime) -> VolumeStatus:
+                   doc: DockerDoc | None, now: datetime) -> VolumeStatus:
     used_by = tuple(dict.fromkeys(entry.used_by))
     if doc is not None:
         seen.setdefault(name, (entry.project, now))
