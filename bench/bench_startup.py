@@ -57,7 +57,8 @@ def filled(app: Any) -> dict[str, bool | None]:
     """Per pane, whether it shows real data for every server (None: pane not built)."""
     from console.ui.widgets.placeholder import NotBuiltPane
 
-    servers = [s.name for s in app.config.servers]
+    # Servers set to connect on demand are not connected at start-up: not waited for.
+    servers = [s.name for s in app.config.servers if s.connect != "on_demand"]
     fleet = app.fleet
     out: dict[str, bool | None] = {}
 
@@ -73,7 +74,8 @@ def filled(app: Any) -> dict[str, bool | None]:
     states = fleet.health.snapshot().endpoints
     rows = "\n".join(" ".join(r) for r in pane.row_texts()) if hasattr(pane, "row_texts") \
         else ""
-    configured = {(s.name, c.name) for s in app.config.servers for c in s.health}
+    configured = {(s.name, c.name) for s in app.config.servers for c in s.health
+                  if s.name in servers}
     done = {st.key for st in states if st.result is not None}
     out["health"] = configured <= done and bool(rows) and "waiting for the first probe" \
         not in rows
@@ -81,7 +83,8 @@ def filled(app: Any) -> dict[str, bool | None]:
     pane = app.pane("secrets")
     text = "\n".join(pane.plain_lines()) if hasattr(pane, "plain_lines") else ""
     ssnap = fleet.secrets.snapshot().servers
-    required = {name for s in app.config.servers for name in s.secrets.required}
+    required = {name for s in app.config.servers for name in s.secrets.required
+                if s.name in servers}
     out["secrets"] = all(
         s in ssnap and ssnap[s].state == "ok" and ssnap[s].checked_at is not None
         and s in text for s in servers) and all(name in text for name in required)

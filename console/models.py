@@ -64,6 +64,12 @@ class ConnectionStatus:
     def is_up(self) -> bool:
         return self.state is ConnState.UP
 
+    @property
+    def counts_time(self) -> bool:
+        """Whether ``describe()`` counts seconds ("lost 12s ago, retry in 4s"), so a view
+        showing it must redraw every second; up, connecting and idle say no time."""
+        return self.state in (ConnState.LOST, ConnState.RETRYING)
+
     def retry_in(self, now: datetime | None = None) -> float | None:
         if self.retry_at is None:
             return None

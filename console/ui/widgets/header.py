@@ -66,7 +66,7 @@ class ServerStatusBar(Widget):
     def _sync_ticker(self) -> None:
         if self._ticker is None:
             return
-        if all(host.status.is_up for host in self.fleet.hosts.values()):
+        if not any(host.status.counts_time for host in self.fleet.hosts.values()):
             self._ticker.pause()
         else:
             self._ticker.resume()
@@ -98,9 +98,12 @@ class ServerStatusBar(Widget):
 
     def _summary(self, now: datetime) -> Text:
         statuses = self.statuses()
+        idle = sum(1 for _, status in statuses if status.state is ConnState.IDLE)
         up = sum(1 for _, status in statuses if status.is_up)
-        text = Text(f"{up}/{len(statuses)} up", style=state_style(self.app, "up"))
-        down = [(n, s) for n, s in statuses if not s.is_up]
+        text = Text(f"{up}/{len(statuses) - idle} up", style=state_style(self.app, "up"))
+        if idle:
+            text.append(f", {idle} not connected (on demand)")
+        down = [(n, s) for n, s in statuses if not s.is_up and s.state is not ConnState.IDLE]
         if down:
             text.append("  not up: ")
             for i, (name, status) in enumerate(down):

@@ -104,7 +104,7 @@ class FleetWatcher:
         if self._ticker is None:
             return
         hosts = getattr(self.fleet, "hosts", {}).values()
-        if all(host.status.is_up for host in hosts):
+        if not any(host.status.counts_time for host in hosts):
             self._ticker.pause()
         else:
             self._ticker.resume()
