@@ -174,12 +174,6 @@ class OpsConsoleApp(App[int]):
         """The widget inside a pane's frame (real pane or stand-in)."""
         return self.query_one(f"#frame-{pane_id}").children[0]
 
-    def on_load(self) -> None:
-        # The fleet sources need no host and answer over HTTP: their first round runs while
-        # the screen is being built, so the fleet view is filled by the time it is shown.
-        self.run_worker(self.fleet.fleet_sources.start(), name="fleet-sources-start",
-                        group="fleet", exit_on_error=False)
-
     def on_mount(self) -> None:
         for message, severity in self._startup_messages:
             self.say(message, severity=severity, timeout=12)

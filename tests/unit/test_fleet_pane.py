@@ -164,3 +164,16 @@ def test_matching_server_prefers_the_explicit_instance_key() -> None:
     assert matching_server("10.0.0.5:9100", [a, b]) is b
     assert matching_server("10.0.0.5:9200", [a, b]) is a
     assert matching_server("10.9.9.9:1", [a, b]) is None
+
+
+async def test_focus_lands_on_the_table_not_the_hidden_filter() -> None:
+    fleet = PaneFleet(lab_handler)
+    await fleet.fleet_sources.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        app.screen.focus_next()
+        await pilot.press("z")  # a stray key must not become a filter
+        await pilot.pause()
+        assert isinstance(app.focused, DataTable)
+        assert len(table_rows(app)) == 8

@@ -79,7 +79,10 @@ class FleetPane(Vertical, can_focus=False):
     def on_mount(self) -> None:
         table = self.query_one("#fleet-table", DataTable)
         self._column_keys = list(table.add_columns(*COLUMNS))
-        self.query_one("#fleet-filter", Input).display = False
+        box = self.query_one("#fleet-filter", Input)
+        # Hidden until `/`: focusing the pane (key 5) must land on the table, not here.
+        box.display = False
+        box.can_focus = False
         self._unsubscribe.append(self.fleet.fleet_sources.subscribe(self._on_change))
         self.redraw()
 
@@ -90,8 +93,7 @@ class FleetPane(Vertical, can_focus=False):
     def _on_change(self, change: Change) -> None:
         self.post_message(FleetChanged())
 
-    @on(FleetChanged)
-    def _changed(self, message: FleetChanged) -> None:
+    def on_fleet_changed(self, message: FleetChanged) -> None:
         self.redraw()
 
     # -- drawing ---------------------------------------------------------------------
@@ -189,6 +191,7 @@ class FleetPane(Vertical, can_focus=False):
     def action_fleet_filter(self) -> None:
         box = self.query_one("#fleet-filter", Input)
         box.display = True
+        box.can_focus = True
         box.value = self.pattern
         box.focus()
 
@@ -206,6 +209,7 @@ class FleetPane(Vertical, can_focus=False):
         self.pattern = ""
         box.value = ""
         box.display = False
+        box.can_focus = False
         self.query_one("#fleet-table", DataTable).focus()
         self.redraw()
 
