@@ -95,7 +95,7 @@ async def time_console(name: str, lines: int) -> dict[str, Any]:
     from console.engine.containers import ContainerService
     from console.engine.hosts import make_host
     from console.engine.logs import LogService, tune_gc
-    from console.ui.widgets.logs_pane import LogsPane, LogView
+    from console.ui.widgets.logs import LogsPane, LogView
 
     tune_gc()  # as run_tui does for the console
 
@@ -121,6 +121,7 @@ async def time_console(name: str, lines: int) -> dict[str, Any]:
     async with app.run_test(size=(160, 40)) as pilot:
         pane = app.query_one(LogsPane)
         pane.show_all = True
+        pane.wrap = True  # the default: the figure is judged with wrapping on
         view = app.query_one(LogView)
         await pilot.pause()
         for host in fleet.hosts.values():
@@ -183,7 +184,8 @@ class KeyProbe:
         strip = self._original(y)
         view = self.view
         if (self._acted_at is not None and self._drawn_at is None
-                and view.cursor is not None and int(view.scroll_y) + y == view.cursor):
+                and view.cursor is not None
+                and view.line_at_row(int(view.scroll_y) + y) == view.cursor):
             self._drawn_at = time.perf_counter()
         return strip
 

@@ -61,7 +61,7 @@ async def measure(lines: int, buffer_lines: int) -> dict[str, Any]:
 
     from console.config import Config, ConsoleSettings, LogsConfig, ServerConfig
     from console.engine.logs import LogService
-    from console.ui.widgets.logs_pane import LogsPane
+    from console.ui.widgets.logs import LogsPane
 
     class NoContainers:
         def subscribe(self, callback: Any) -> Any:

@@ -8,13 +8,16 @@ Layout: a 2x2 grid when the terminal is at least 120x34; below that the panes co
 tabs (one pane at a time, ``1``-``4`` switch), so 80x24 stays readable. The switch is pure
 CSS driven by Textual's breakpoint classes on the screen (``-narrow``/``-short``).
 
-Extension points for the other panes and screens:
+``z`` zooms the focused pane to the whole of the panes' area (the grid or the tabs give way),
+and ``z`` or ``esc`` gives the grid back. ``w`` wraps long log lines under their row.
 
-- panes are found by module name (``console.ui.widgets.PANES``); a missing module shows
-  "<Pane> — not built yet";
-- ``m`` / ``t`` push ``MigrateScreen(fleet, server)`` / ``TestLoginScreen(fleet, server)``
-  from ``console.ui.screens.migrate`` / ``.test_login`` when those modules exist;
-- ``/`` and ``p`` call ``open_filter()`` / ``toggle_pause()`` on the logs pane;
+How the parts meet:
+
+- the panes are the classes in ``console.ui.widgets.PANES``; a test may replace one
+  (``pane_classes``), and None there shows "<Pane> — not built yet";
+- ``m`` / ``t`` push ``MigrateScreen(fleet, server)`` / ``TestLoginScreen(fleet, server)``;
+- ``/``, ``p`` and ``w`` call ``open_filter()`` / ``toggle_pause()`` / ``toggle_wrap()`` on
+  the logs pane;
 - ``selected_server()`` asks the focused pane's ``selected_server()``;
 - ``r`` goes through ``fleet.actions.restart(server, container_id)``, always: a restart is
   audited or not run;
@@ -25,19 +28,19 @@ Extension points for the other panes and screens:
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.events import DescendantFocus
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 from textual.worker import Worker, WorkerState
@@ -48,10 +51,18 @@ from console.ui.safe_text import make_visible, safe
 from console.ui.screens import audit_view  # noqa: F401 - registers its palette entries
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.help import HelpScreen, entries_from_bindings
+from console.ui.screens.migrate import MigrateScreen
+from console.ui.screens.test_login import TestLoginScreen
 from console.ui.themes import load_themes, resolve_theme, theme_variable_defaults
-from console.ui.widgets import PANES, PaneSpec, load_pane_class
+from console.ui.widgets import PANES, PaneSpec
+from console.ui.widgets.containers_pane import ContainersPane
 from console.ui.widgets.header import ServerStatusBar
+from console.ui.widgets.logs import LogsPane
 from console.ui.widgets.placeholder import NotBuiltPane
+
+if TYPE_CHECKING:
+    from console.config import Config
+    from console.engine.fleet import Fleet
 
 __all__ = ["OpsConsoleApp"]
 
@@ -84,6 +95,13 @@ class OpsConsoleApp(App[int]):
         Binding("slash", "filter", "Filter", id="filter",
                 tooltip="Edit the log filter (a regex), live; esc clears it"),
         Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume following the logs"),
+        # w and z stay out of the footer, which is full at 80 columns; help lists them.
+        Binding("w", "wrap", "Wrap", show=False, id="wrap",
+                tooltip="Wrap long log lines under their row, or cut them at the edge"),
+        Binding("z", "zoom", "Zoom", show=False, id="zoom",
+                tooltip="The focused pane alone, full screen; z or esc: the grid again"),
+        Binding("escape", "unzoom", "Back", show=False, id="unzoom",
+                tooltip="Back to the grid of panes (when a pane is zoomed)"),
         *(Binding(spec.key, f"focus_pane('{spec.key}')", spec.title, show=False,
                   id=f"focus.{spec.id}", tooltip=f"Focus the {spec.title.lower()} pane")
           for spec in PANES),
@@ -98,7 +116,10 @@ class OpsConsoleApp(App[int]):
     active_pane: reactive[str] = reactive("containers")
     """The pane shown in the compact (tabbed) layout and focused by default."""
 
-    def __init__(self, config: Any, fleet: Any = None, *,
+    zoomed: reactive[bool] = reactive(False)
+    """True while the active pane fills the panes' area (``z``)."""
+
+    def __init__(self, config: Config, fleet: Fleet | None = None, *,
                  clock: Callable[[], datetime] = utcnow,
                  pane_classes: PaneClasses | None = None) -> None:
         super().__init__()
@@ -153,16 +174,13 @@ class OpsConsoleApp(App[int]):
         yield Footer(show_command_palette=False)
 
     def _make_pane(self, spec: PaneSpec) -> Widget:
-        """The pane if its module exists and it constructs; otherwise an honest stand-in."""
+        """The pane if it constructs; otherwise an honest stand-in with the error."""
         pane_id = f"pane-{spec.id}"
         try:
-            if spec.id in self._pane_overrides:
-                pane_class = self._pane_overrides[spec.id]
-            else:
-                pane_class = load_pane_class(spec)
+            pane_class = self._pane_overrides.get(spec.id, spec.pane)
             if pane_class is None:
                 return NotBuiltPane(spec.title, id=pane_id)
-            pane = pane_class(self.fleet)
+            pane = pane_class(self.fleet)  # type: ignore[call-arg]
         except Exception as exc:  # noqa: BLE001 - one broken pane must not stop the console
             log.exception("pane %s failed", spec.id)
             return NotBuiltPane(spec.title, error=f"{type(exc).__name__}: {exc}", id=pane_id)
@@ -239,8 +257,35 @@ class OpsConsoleApp(App[int]):
 
     def _show_active(self, pane_id: str) -> None:
         for spec in self.panes:
-            self.query_one(f"#frame-{spec.id}").set_class(spec.id == pane_id, "-active")
+            frame = self.query_one(f"#frame-{spec.id}")
+            frame.set_class(spec.id == pane_id, "-active")
+            frame.set_class(self.zoomed and spec.id == pane_id, "-zoom")
+            frame.border_subtitle = "z / esc: all panes" if self.zoomed and \
+                spec.id == pane_id else ""
         self.query_one(PaneTabs).active = f"tab-{pane_id}"
+
+    def action_zoom(self) -> None:
+        """``z``: the focused pane alone, as big as the panes' area; ``z`` again: the grid."""
+        self.zoomed = not self.zoomed
+
+    def action_unzoom(self) -> None:
+        self.zoomed = False
+
+    def watch_zoomed(self, zoomed: bool) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#panes").set_class(zoomed, "-zoomed")
+        self.query_one(PaneTabs).set_class(zoomed, "-zoomed")
+        self._show_active(self.active_pane)
+        self.call_after_refresh(self._focus_in, self.pane(self.active_pane))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``esc`` ends a zoom and does nothing else; neither key acts under a dialog."""
+        if action in ("zoom", "unzoom", "wrap") and isinstance(self.screen, ModalScreen):
+            return False
+        if action == "unzoom":
+            return self.zoomed
+        return True
 
     def action_focus_pane(self, key: str) -> None:
         spec = next((s for s in self.panes if s.key == key), None)
@@ -268,7 +313,7 @@ class OpsConsoleApp(App[int]):
         if pane_id != self.active_pane:
             self.action_focus_pane(next(s.key for s in self.panes if s.id == pane_id))
 
-    def on_descendant_focus(self, event: Any) -> None:
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
         """Focus moved by tab or mouse: the pane it landed in becomes the active one."""
         node = self.focused
         while node is not None and not isinstance(node, Screen):
@@ -330,9 +375,9 @@ class OpsConsoleApp(App[int]):
 
     # -- actions -------------------------------------------------------------------------
 
-    def _containers_pane(self) -> Any:
+    def _containers_pane(self) -> ContainersPane | None:
         pane = self.pane("containers")
-        return pane if hasattr(pane, "selected_container") else None
+        return pane if isinstance(pane, ContainersPane) else None
 
     def action_restart(self) -> None:
         if self._refuse_read_only("restart"):
@@ -392,53 +437,39 @@ class OpsConsoleApp(App[int]):
             return
         self.say(f"{name} on {server} restarted.")
 
-    def _screen_class(self, module: str, class_name: str) -> type[Screen[Any]] | None:
-        try:
-            return getattr(importlib.import_module(module), class_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                return None
-            raise
-
-    def _push_action_screen(self, what: str, module: str, class_name: str,
-                            server: str | None) -> None:
-        server = server or self.selected_server()
-        try:
-            screen_class = self._screen_class(module, class_name)
-        except Exception as exc:  # noqa: BLE001 - a broken screen is reported
-            self.say(f"{what} screen failed to load: {exc}", severity="error")
-            return
-        if screen_class is None:
-            self.say(f"{what} — not built yet.", severity="warning")
-            return
-        self.push_screen(screen_class(self.fleet, server))
-
     def action_migrate(self, server: str | None = None) -> None:
         if self._refuse_read_only("migrate"):
             return
-        self._push_action_screen("Migrate", "console.ui.screens.migrate", "MigrateScreen",
-                                 server)
+        self.push_screen(MigrateScreen(self.fleet, server or self.selected_server()))
 
     def action_test_login(self, server: str | None = None) -> None:
-        self._push_action_screen("Test login", "console.ui.screens.test_login",
-                                 "TestLoginScreen", server)
+        self.push_screen(TestLoginScreen(self.fleet, server or self.selected_server()))
 
-    def _logs_pane_call(self, method: str, what: str, *, focus: bool) -> None:
+    def _logs_pane(self, what: str, *, focus: bool) -> LogsPane | None:
+        """The logs pane for ``/``, ``p`` and ``w``; shown first when ``focus``."""
         pane = self.pane("logs")
-        call = getattr(pane, method, None)
-        if not callable(call):
+        if not isinstance(pane, LogsPane):
             self.say(f"{what}: the logs pane is not built yet.", severity="warning")
-            return
+            return None
         if focus and self.active_pane != "logs":
             self.active_pane = "logs"
             self._show_active("logs")
-        call()
+        return pane
 
     def action_filter(self) -> None:
-        self._logs_pane_call("open_filter", "Log filter", focus=True)
+        pane = self._logs_pane("Log filter", focus=True)
+        if pane is not None:
+            pane.open_filter()
 
     def action_pause(self) -> None:
-        self._logs_pane_call("toggle_pause", "Pause", focus=False)
+        pane = self._logs_pane("Pause", focus=False)
+        if pane is not None:
+            pane.toggle_pause()
+
+    def action_wrap(self) -> None:
+        pane = self._logs_pane("Wrap", focus=False)
+        if pane is not None:
+            pane.toggle_wrap()
 
     def action_report(self) -> None:
         self.run_worker(self._write_report(), group="report", exclusive=True,

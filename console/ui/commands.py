@@ -18,12 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
 from console.ui.safe_text import make_visible
+
+if TYPE_CHECKING:
+    from console.ui.app import OpsConsoleApp
 
 __all__ = [
     "CommandEntry",
@@ -36,8 +39,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CommandEntry = tuple[str, Callable[[], Any], str]
-CommandSource = Callable[[Any], Iterable[CommandEntry]]
+CommandEntry = tuple[str, Callable[[], object], str]
+CommandSource = Callable[["OpsConsoleApp"], Iterable[CommandEntry]]
 
 _SOURCES: list[CommandSource] = []
 
@@ -53,9 +56,9 @@ def command_sources() -> list[CommandSource]:
     return [builtin_commands, *_SOURCES]
 
 
-def builtin_commands(app: Any) -> Iterator[CommandEntry]:
+def builtin_commands(app: OpsConsoleApp) -> Iterator[CommandEntry]:
     """Restart every container, migrate / test-login every server, focus panes, themes."""
-    snapshot = app.fleet.containers.snapshot() if hasattr(app.fleet, "containers") else {}
+    snapshot = app.fleet.containers.snapshot()
     for server, part in snapshot.items():
         for info in part.containers:
             yield (f"Restart {info.name} on {server}",

@@ -34,7 +34,7 @@ TARGETS = [
     ("containers", "console.ui.widgets.containers_pane.ContainersPane", "update_rows", None),
     ("health", "console.ui.widgets.health_pane.HealthPane", "update_rows", None),
     ("secrets", "console.ui.widgets.secrets_pane.SecretsPane", "redraw", None),
-    ("logs", "console.ui.widgets.logs_pane.LogsPane", "rebuild", None),
+    ("logs", "console.ui.widgets.logs.pane.LogsPane", "rebuild", None),
     ("status", "console.ui.widgets.header.ServerStatusBar", "render", None),
     ("test-login", "console.ui.screens.test_login.TestLoginScreen", "on_mount", "t"),
     ("migrate", "console.ui.screens.migrate.MigrateScreen", "on_mount", "m"),

@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 
 from console.models import LogLine, Severity
 from console.ui.safe_text import safe
-from console.ui.widgets.logs_pane import LogView
+from console.ui.widgets.logs import LogView
 from tests.fuzz.render import HOSTILE, raw_controls, rendered_text
 
 HOSTILE_TEXT = st.one_of(

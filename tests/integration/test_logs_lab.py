@@ -20,7 +20,7 @@ from console.engine.containers import ContainerService
 from console.engine.fleet import Fleet
 from console.engine.hosts import make_host
 from console.engine.logs import INITIAL_TAIL, LogService
-from console.ui.widgets.logs_pane import LogsPane, LogView
+from console.ui.widgets.logs import LogsPane, LogView
 from tests.fakes import NoContainers
 
 pytestmark = pytest.mark.lab

@@ -322,3 +322,30 @@ async def test_news_is_drawn_at_once_and_a_routine_round_is_gathered() -> None:
         await pilot.pause(0.1)
         row = next(r for r in texts(app) if r[0].strip() == ok_state.name)
     assert row[1] == "proxy 502"
+
+
+# --------------------------------------------------------------------------- message flow
+
+
+async def test_each_probe_result_arrives_as_a_message_and_a_burst_collapses() -> None:
+    from console.ui.messages import ServiceChanged
+
+    ok_state = state(OK)
+    health = FakeHealth([state(PROXY_502), ok_state])
+    seen: list[Any] = []
+    app = PaneApp(fleet_with(health))
+    async with app.run_test(size=(160, 30), message_hook=seen.append) as pilot:
+        await pilot.pause()
+        seen.clear()
+        failing = replace(ok_state, result=replace(OK, klass="proxy_bad_gateway", ok=False))
+        health.push(failing)
+        await pilot.pause(0.1)
+        changes = [m for m in seen if isinstance(m, ServiceChanged)]
+        assert [m.change for m in changes] == [failing]
+        row = next(r for r in texts(app) if r[0].strip() == ok_state.name)
+        assert row[1] == "proxy 502"  # news: drawn as the message was handled
+        seen.clear()
+        for latency in range(10):  # a round of routine results, all in one turn
+            health.push(replace(failing, latencies=(float(latency),)))
+        await pilot.pause(0.1)
+        assert len([m for m in seen if isinstance(m, ServiceChanged)]) == 1

@@ -12,7 +12,7 @@ from console.config import Config, ConsoleSettings, LogsConfig, ServerConfig
 from console.engine.logs import DockerLogDecoder, LogService
 from console.ui.screens.log_detail import LogDetailScreen
 from console.ui.screens.log_export import ExportScreen
-from console.ui.widgets.logs_pane import LogsPane, LogView, compile_filter
+from console.ui.widgets.logs import LogsPane, LogView, compile_filter
 from tests.fakes import NoContainers
 
 
@@ -75,6 +75,7 @@ async def test_invalid_utf8_and_a_one_megabyte_line() -> None:
     fleet = FakeFleet()
     app = PaneApp(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
+        app.query_one(LogsPane).wrap = False  # one row per line: the row is asserted below
         decoder = DockerLogDecoder(tty=False)
         stamp = b"2026-11-24T12:00:00.1Z "
         payload = stamp + b"Login failed \xff\xfe\xc3(" + b"A" * (1024 * 1024) + b"\n"
@@ -315,6 +316,7 @@ async def test_a_row_at_the_real_pane_width_shows_the_message() -> None:
     app = PaneApp(fleet)
     when = datetime(2026, 11, 24, 13, 13, 40, 123000, tzinfo=UTC)
     async with app.run_test(size=(78, 12)) as pilot:
+        app.query_one(LogsPane).wrap = False  # one row per line (w): each row is asserted
         fleet.logs.feed("alpha", "crm-backend-1", [
             "2026-11-24T13:13:40.123Z WARNING [AUTH] Login failed: invalid password for x",
             "2026/11/24 13:13:40 [error] 7#7: connect() failed (111: Connection refused)",
@@ -352,14 +354,14 @@ def test_message_text_strips_only_a_leading_copy_of_the_line_time(text: str,
     from datetime import UTC, datetime
 
     from console.models import LogLine
-    from console.ui.widgets.logs_pane import message_text
+    from console.ui.widgets.logs import message_text
 
     line = LogLine("alpha", "c", datetime(2026, 11, 24, 13, 13, 40, tzinfo=UTC), text)
     assert message_text(line) == shown
 
 
 def test_short_where_and_rule_label() -> None:
-    from console.ui.widgets.logs_pane import RULE_WIDTH, rule_label, short_where
+    from console.ui.widgets.logs.format import RULE_WIDTH, rule_label, short_where
 
     assert short_where("alpha", "crm-backend-1", 24) == "alpha/crm-backend-1"
     assert short_where("alpha", "crm-backend-1", 16) == "alpha/…backend-1"
@@ -414,7 +416,7 @@ async def test_a_flood_is_drawn_a_few_times_a_second_a_quiet_line_at_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Lines after a quiet spell are drawn with their batch; batches that follow within
     FRAME_S wait for the next frame, together, and none is lost."""
-    from console.ui.widgets import logs_pane
+    from console.ui.widgets.logs import pane as logs_pane
 
     monkeypatch.setattr(logs_pane, "FRAME_S", 1.0)  # wide, so a slow machine cannot blur it
     fleet = FakeFleet()
@@ -433,3 +435,104 @@ async def test_a_flood_is_drawn_a_few_times_a_second_a_quiet_line_at_once(
         await pilot.pause()
         assert [line.text for line in view.lines] == ["JWT expired first", "JWT expired second",
                                                       "JWT expired third"]
+
+
+# --------------------------------------------------------------------------- message flow
+
+
+async def test_batches_arrive_as_lines_arrived_messages_and_a_burst_is_one() -> None:
+    """The log service's listener (the pane's inbox) keeps each batch and posts
+    ``LinesArrived``; batches that queue up are drained by one message, in order."""
+    from console.engine.logs import LogBatch
+    from console.models import LogLine, Severity
+    from console.ui.messages import LinesArrived
+
+    fleet = FakeFleet()
+    seen: list[object] = []
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 20), message_hook=seen.append) as pilot:
+        fleet.logs.feed("alpha", "c", ["JWT expired via the service"])
+        await settle(pilot)
+        assert any(isinstance(m, LinesArrived) for m in seen)
+        assert rows(app)[-1].endswith("JWT expired via the service")
+        pane = app.query_one(LogsPane)
+        view = app.query_one(LogView)
+        seen.clear()
+        from datetime import UTC, datetime
+        lines = [LogLine("alpha", "c", datetime.now(UTC), f"JWT expired {i}",
+                         rule="jwt_expired", severity=Severity.WARNING, seq=10_000 + i)
+                 for i in range(20)]
+        for line in lines:  # twenty batches in one turn of the loop
+            pane._inbox(LogBatch(lines=[line], events=[line]))
+        assert view.lines[-1].text == "JWT expired via the service"  # nothing drawn yet
+        await pilot.pause(0.4)  # the next frame (FRAME_S) shows them
+        await settle(pilot)
+        assert len([m for m in seen if isinstance(m, LinesArrived)]) == 1
+        assert [line.text for line in view.lines[-20:]] == [f"JWT expired {i}"
+                                                            for i in range(20)]
+
+
+# --------------------------------------------------------------------------- wrapping
+
+
+LONG_AUTH = ("[AUTH] Login failed: RuntimeError: CRITICAL: JWT_SECRET not configured; "
+             "nginx said connect() failed (111: Connection refused) while connecting to "
+             "upstream http://backend:8000/api/v1/auth/login")
+
+
+async def test_a_long_auth_message_wraps_under_its_row_and_w_cuts_it_again() -> None:
+    """At a real pane's width (78 columns) the message continues under its row, indented
+    under the source column, whole words kept; source and rule label stay on the row."""
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(78, 12)) as pilot:
+        fleet.logs.feed("alpha", "crm-backend-1", [LONG_AUTH, "JWT expired for 17"])
+        await settle(pilot)
+        shown = rows(app)
+        assert shown[0].startswith("") and " alpha/…backend-1 login failed [AUTH]" in shown[0]
+        continuation = [row for row in shown[1:] if row.startswith(" " * 9)]
+        assert len(continuation) >= 2
+        assert all(not row[9].isspace() for row in continuation)  # indented by 9 exactly
+        message = " ".join([shown[0][39:].strip(), *(row.strip() for row in continuation)])
+        assert message.startswith(LONG_AUTH[:120])
+        assert shown[-1].endswith("JWT expired for 17")
+        view = app.query_one(LogView)
+        assert view.row_count == len(shown) and len(view.lines) == 2
+        await pilot.press("up")  # the cursor is on a line, whatever its rows
+        assert view.cursor == 0 and view.line_at_row(1) == 0
+        pane = app.query_one(LogsPane)
+        pane.toggle_wrap()
+        await settle(pilot)
+        assert len(rows(app)) == 2 and view.row_count == 2
+        assert "no wrap (w)" in str(app.query_one("#logs-status").render())
+        pane.toggle_wrap()
+        await settle(pilot)
+        assert len(rows(app)) == len(shown)
+
+
+def test_rows_for_matches_what_is_drawn_and_is_capped() -> None:
+    from datetime import UTC, datetime
+
+    from console.models import LogLine
+    from console.ui.widgets.logs.format import MAX_WRAP_ROWS, RowLayout
+
+    layout = RowLayout(78)
+    when = datetime(2026, 11, 24, tzinfo=UTC)
+    assert layout.rows_for(LogLine("a", "c", when, "short")) == 1
+    assert layout.rows_for(LogLine("a", "c", when, "x" * 39)) == 1
+    assert layout.rows_for(LogLine("a", "c", when, "x" * 40)) == 2
+    assert layout.rows_for(LogLine("a", "c", when, "x" * 10_000)) == MAX_WRAP_ROWS
+    assert layout.rows_for(LogLine("a", "c", when, "\x1b" * 30)) == 3  # 120 cells: 39+69+12
+    assert RowLayout(0).rows_for(LogLine("a", "c", when, "x" * 500)) == 1
+
+
+async def test_a_line_longer_than_its_rows_ends_in_an_ellipsis_and_hostile_text_stays_literal(
+        ) -> None:
+    fleet = FakeFleet()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(78, 12)) as pilot:
+        fleet.logs.feed("alpha", "c", ["Login failed " + "[bold]\x1b[2J " * 400])
+        await settle(pilot)
+        shown = rows(app)
+        assert len(shown) == 4 and shown[-1].endswith("…")
+        assert "\x1b" not in "".join(shown) and "[bold]\\x1b[2J" in shown[1]

@@ -183,3 +183,46 @@ async def test_without_a_secrets_service_the_pane_says_so() -> None:
     async with app.run_test(size=(100, 20)) as pilot:
         await pilot.pause()
         assert app.query_one(SecretsPane).plain_lines() == ["secrets service not available"]
+
+
+# --------------------------------------------------------------------------- message flow
+
+
+async def test_a_burst_of_service_changes_is_one_message_and_one_redraw() -> None:
+    """The service's listener only posts ``ServiceChanged``; twenty calls in one turn of
+    the loop are handled as one message (``can_replace``), so the pane redraws once."""
+    import dataclasses
+
+    from console.ui.messages import ServiceChanged
+    from tests.snapshots.fakes import StaticSecrets
+
+    class Subscribed(StaticSecrets):
+        def __init__(self) -> None:
+            super().__init__()
+            self.listeners: list[Any] = []
+
+        def subscribe(self, callback: Any) -> Any:
+            self.listeners.append(callback)
+            return lambda: self.listeners.remove(callback)
+
+    service = Subscribed()
+    seen: list[Any] = []
+    app = PaneApp(SimpleNamespace(secrets=service, hosts={}))
+    async with app.run_test(size=(160, 40), message_hook=seen.append) as pilot:
+        pane = app.query_one(SecretsPane)
+        await pilot.pause()
+        assert "all required secrets fine" not in "\n".join(pane.plain_lines())
+        redraws: list[int] = []
+        original = pane.redraw
+        pane.redraw = lambda: (redraws.append(1), original())  # type: ignore[method-assign]
+        seen.clear()
+        service.servers["bravo"] = dataclasses.replace(
+            service.servers["bravo"], state="unavailable", error="[bold]disk on fire")
+        for _ in range(20):
+            service.listeners[0]("bravo")
+        assert redraws == []  # nothing is drawn inside the engine's callback
+        await pilot.pause()
+        changes = [m for m in seen if isinstance(m, ServiceChanged)]
+        assert len(changes) == 1 and changes[0].change == "bravo"
+        assert redraws == [1]
+        assert any("unavailable: [bold]disk on fire" in line for line in pane.plain_lines())

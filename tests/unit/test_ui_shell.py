@@ -20,11 +20,13 @@ from textual.filter import Monochrome
 from textual.widgets import Input
 
 from console.models import ActionResult, ConnState
+from console.ui import app as app_module
 from console.ui import themes
 from console.ui.app import OpsConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.help import HelpScreen
-from console.ui.widgets import PaneSpec, load_pane_class
+from console.ui.widgets import PANES
+from console.ui.widgets.logs import LogsPane
 from console.ui.widgets.placeholder import NotBuiltPane
 from tests.snapshots.fakes import FROZEN_NOW, FakeDaemon, FakeFleet, inspect_doc, make_config
 
@@ -174,15 +176,13 @@ async def test_missing_panes_say_not_built_yet() -> None:
             assert str(pane.render()).strip() == f"{title} — not built yet"
 
 
-def test_load_pane_class_absent_module_is_none_but_a_broken_one_raises() -> None:
-    assert load_pane_class(PaneSpec("x", "X", "console.ui.widgets.no_such_pane", "X", "9")) \
-        is None
+def test_panes_are_the_pane_classes_in_key_order() -> None:
     from console.ui.widgets.containers_pane import ContainersPane
-    spec = PaneSpec("containers", "Containers", "console.ui.widgets.containers_pane",
-                    "ContainersPane", "1")
-    assert load_pane_class(spec) is ContainersPane
-    with pytest.raises(ImportError):
-        load_pane_class(PaneSpec("x", "X", "console.ui.widgets.containers_pane", "Nope", "9"))
+    from console.ui.widgets.health_pane import HealthPane
+    from console.ui.widgets.secrets_pane import SecretsPane
+
+    assert [(spec.key, spec.pane) for spec in PANES] == [
+        ("1", ContainersPane), ("2", LogsPane), ("3", HealthPane), ("4", SecretsPane)]
 
 
 async def test_a_pane_that_fails_to_construct_shows_its_error() -> None:
@@ -237,7 +237,7 @@ async def test_selected_server_follows_the_focused_pane_row() -> None:
         assert app.selected_server() == "alpha"  # the first server
 
 
-async def test_m_and_t_say_not_built_yet_or_push_the_screen(
+async def test_m_and_t_push_the_screen_for_the_selected_server(
         monkeypatch: pytest.MonkeyPatch) -> None:
     pushed: list[tuple[str, Any, str]] = []
 
@@ -247,15 +247,10 @@ async def test_m_and_t_say_not_built_yet_or_push_the_screen(
             super().__init__("fake")
 
     app = make_app()
-    monkeypatch.setattr(OpsConsoleApp, "_screen_class", lambda self, m, c: None)
+    monkeypatch.setattr(app_module, "MigrateScreen", FakeScreen)
+    monkeypatch.setattr(app_module, "TestLoginScreen", FakeScreen)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await pilot.press("m")
-        await pilot.press("t")
-        await until(pilot, lambda: len(messages(app)) >= 2)
-        assert "Migrate — not built yet." in messages(app)
-        assert "Test login — not built yet." in messages(app)
-        monkeypatch.setattr(OpsConsoleApp, "_screen_class", lambda self, m, c: FakeScreen)
         await select(pilot, "bravo", "crm2-backend-1")
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, FakeScreen))
@@ -265,10 +260,7 @@ async def test_m_and_t_say_not_built_yet_or_push_the_screen(
 async def test_filter_and_pause_call_the_logs_pane() -> None:
     calls: list[str] = []
 
-    class LogsStub(NotBuiltPane):
-        def __init__(self, fleet: Any) -> None:
-            super().__init__("Logs stub")
-
+    class LogsStub(LogsPane):
         def open_filter(self) -> None:
             calls.append("filter")
 
@@ -564,3 +556,135 @@ async def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any(isinstance(f, Monochrome) for f in app._filters)
     colours = await screenshot_colours(app)
     assert colours and all(_is_grey(c) for c in colours), sorted(colours)
+
+
+# --------------------------------------------------------------------------- zoom, wrap
+
+
+def full_app(fleet: FakeFleet | None = None) -> OpsConsoleApp:
+    fleet = fleet or FakeFleet(every_pane=True)
+    return OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW)
+
+
+def shown_frames(app: OpsConsoleApp) -> list[str]:
+    return [spec.id for spec in PANES
+            if app.query_one(f"#frame-{spec.id}").display
+            and app.query_one(f"#frame-{spec.id}").region.width > 0]
+
+
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)])
+async def test_z_zooms_every_pane_and_z_or_esc_gives_the_grid_back(
+        size: tuple[int, int]) -> None:
+    app = full_app()
+    async with app.run_test(size=size) as pilot:
+        await loaded(pilot)
+        wide = size[0] >= 120
+        for spec in PANES:
+            await pilot.press(spec.key)
+            await until(pilot, lambda spec=spec: app.active_pane == spec.id)
+            await pilot.press("z")
+            await until(pilot, lambda spec=spec: shown_frames(app) == [spec.id])
+            frame = app.query_one(f"#frame-{spec.id}")
+            assert frame.region.width == size[0] and frame.region.height >= size[1] - 3
+            assert not app.query_one("#pane-tabs").display
+            assert app.focused is not None and frame in app.focused.ancestors_with_self
+            await pilot.press("z" if spec.key in "13" else "escape")
+            grid = [s.id for s in PANES] if wide else [spec.id]  # narrow: the tab
+            await until(pilot, lambda grid=grid: shown_frames(app) == grid)
+        assert not app.zoomed
+
+
+async def test_esc_in_a_zoomed_logs_pane_clears_the_filter_first() -> None:
+    app = full_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("2", "z", "slash", *"JWT", "enter")
+        logs = app.pane("logs")
+        await until(pilot, lambda: logs.filter is not None and app.focused is logs.view)
+        await pilot.press("escape")  # a filter to clear: that is all esc does
+        await until(pilot, lambda: logs.filter is None)
+        assert app.zoomed and shown_frames(app) == ["logs"]
+        await pilot.press("escape")  # nothing left to clear: back to the grid
+        await until(pilot, lambda: not app.zoomed)
+        assert len(shown_frames(app)) == 4
+
+
+async def test_zoom_and_unzoom_do_not_act_under_a_dialog() -> None:
+    app = full_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert app.check_action("zoom", ()) is False
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        assert not app.zoomed
+
+
+async def test_an_auth_message_is_readable_to_120_characters_on_the_first_screen() -> None:
+    """160x50, no key pressed: the logs pane (a quarter of the screen) shows the message of
+    an auth event to at least 120 characters, wrapped under its row; the source and the
+    rule label stay on the row. ``w`` cuts it at the edge again."""
+    from datetime import timedelta
+
+    message = ("RuntimeError: CRITICAL: JWT_SECRET not configured; the backend exits and "
+               "nginx reports connect() failed (111: Connection refused) while connecting "
+               "to upstream")
+    fleet = FakeFleet(every_pane=True)
+    fleet.logs.feed("bravo", "crm2-backend-1", [message],
+                    times=[FROZEN_NOW - timedelta(seconds=5)])
+    app = full_app(fleet)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await loaded(pilot)
+        view = app.pane("logs").view
+        await until(pilot, lambda: view.lines and view.lines[-1].text == message)
+        await pilot.pause(0.1)
+        drawn = [view.render_line(y).text for y in range(view.size.height)]
+        first = next(i for i, row in enumerate(drawn) if "CRITICAL" in row)
+        assert "bravo/…backend-1 no secret" in drawn[first]
+        start = drawn[first].index("RuntimeError")
+        text = drawn[first][start:].strip() + " " + " ".join(
+            row.strip() for row in drawn[first + 1:first + 4] if row.startswith(" " * 9))
+        assert text.startswith(message[:120]), text
+        await pilot.press("w")
+        await until(pilot, lambda: not app.pane("logs").wrap)
+        assert view.row_count == len(view.lines)
+
+
+# --------------------------------------------------------------------------- message flow
+
+
+async def test_engine_changes_reach_the_panes_and_the_bar_as_messages() -> None:
+    """A docker event becomes ``ServiceChanged`` at the containers pane; a server lost
+    becomes ``HostChanged`` at the status bar and the panes. The listeners only post."""
+    from console.ui.messages import HostChanged, ServiceChanged, post_change
+
+    fleet = FakeFleet()
+    seen: list[Any] = []
+    app = make_app(fleet)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        pane = await loaded(pilot)
+        seen.clear()
+        daemon = fleet.daemons["alpha"]
+        daemon.docs["a1" * 32]["State"]["Health"]["Status"] = "unhealthy"
+        daemon.emit("a1" * 32, "health_status: unhealthy")
+        await until(pilot, lambda: any(r[0].strip() == "crm-backend-1" and r[2] == "unhealthy"
+                                       for r in pane.row_texts()))
+        assert any(isinstance(m, ServiceChanged) for m in seen)
+        seen.clear()
+        fleet.hosts["bravo"].set_state(ConnState.LOST, "connection reset")
+        await until(pilot, lambda: any(isinstance(m, HostChanged) for m in seen))
+        assert "bravo lost" in str(app.query_one("#status-bar").render())
+        hosts = [m for m in seen if isinstance(m, HostChanged)]
+        assert hosts and all(m.server == "bravo" for m in hosts)
+        await until(pilot, lambda: any(r[1] == "lost" for r in pane.row_texts()))
+        seen.clear()
+        redraws: list[int] = []
+        original = pane.redraw
+        pane.redraw = lambda: (redraws.append(1), original())
+        listener = post_change(pane)
+        for _ in range(30):
+            listener("alpha")
+        await pilot.pause()
+        assert len([m for m in seen if isinstance(m, ServiceChanged)]) == 1
+        assert redraws == [1]

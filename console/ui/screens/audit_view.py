@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -29,6 +29,10 @@ from console.engine.audit import AuditEntry, AuditRead
 from console.ui.commands import CommandEntry, register_command_source
 from console.ui.safe_text import safe
 from console.ui.themes import severity_style, state_style
+
+if TYPE_CHECKING:
+    from console.engine.fleet import Fleet
+    from console.ui.app import OpsConsoleApp
 
 __all__ = ["AuditScreen", "action_commands", "open_audit"]
 
@@ -82,7 +86,7 @@ class AuditScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, fleet: Any) -> None:
+    def __init__(self, fleet: Fleet) -> None:
         super().__init__()
         self.fleet = fleet
         self.actions = getattr(fleet, "actions", None)
@@ -165,18 +169,18 @@ class AuditScreen(ModalScreen[None]):
 # --------------------------------------------------------------------------- palette
 
 
-def open_audit(app: Any) -> None:
+def open_audit(app: OpsConsoleApp) -> None:
     """Push the audit view (the palette's "Audit log")."""
     app.push_screen(AuditScreen(app.fleet))
 
 
-def _show_migration(app: Any, server: str) -> None:
+def _show_migration(app: OpsConsoleApp, server: str) -> None:
     from console.ui.screens.migrate import MigrateScreen
 
     app.push_screen(MigrateScreen(app.fleet, server))
 
 
-def _cancel_migration(app: Any, server: str) -> None:
+def _cancel_migration(app: OpsConsoleApp, server: str) -> None:
     actions = getattr(app.fleet, "actions", None)
     if actions is not None and actions.cancel_migration(server):
         app.notify(f"Cancelling the migration on {server}…", markup=False)
@@ -184,7 +188,7 @@ def _cancel_migration(app: Any, server: str) -> None:
         app.notify(f"No migration is running on {server}.", severity="warning", markup=False)
 
 
-def action_commands(app: Any) -> Iterator[CommandEntry]:
+def action_commands(app: OpsConsoleApp) -> Iterator[CommandEntry]:
     """Palette: the audit log, and the running migrations (show / cancel)."""
     fleet = getattr(app, "fleet", None)
     actions = getattr(fleet, "actions", None)

@@ -2,11 +2,12 @@
 
 ``ExportScreen(default_path, count)`` dismisses with the path typed (``enter``) or None
 (``esc``). The writing itself is the engine's (``LogService.export``, redacted, control
-characters escaped), run by the pane in a worker thread: this screen does no I/O.
+characters escaped), run by ``export_lines`` in a worker thread: this screen does no I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -15,9 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
-__all__ = ["ExportScreen", "default_export_path"]
+from console.models import LogLine
+
+__all__ = ["ExportScreen", "default_export_path", "export_lines"]
+
+Writer = Callable[[Sequence[LogLine], str], int]
 
 
 def default_export_path(now: datetime | None = None) -> str:
@@ -61,3 +67,26 @@ class ExportScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def export_lines(owner: Widget, lines: list[LogLine], write: Writer) -> None:
+    """Ask where, then ``write(lines, path)`` in a worker thread; the outcome is a
+    notification (a full disk or a bad path is said, never raised)."""
+
+    def run(path: str) -> None:
+        try:
+            count = write(lines, path)
+        except OSError as exc:
+            owner.app.call_from_thread(owner.app.notify,
+                                       f"export failed: {exc.strerror or exc}",
+                                       severity="error", markup=False)
+            return
+        owner.app.call_from_thread(owner.app.notify, f"exported {count:,} lines to {path}",
+                                   markup=False)
+
+    def chosen(path: str | None) -> None:
+        if path:
+            owner.run_worker(lambda: run(path), thread=True, exit_on_error=False,
+                             group="logs-export")
+
+    owner.app.push_screen(ExportScreen(default_export_path(), len(lines)), chosen)

@@ -20,7 +20,7 @@ Every line the server sends is rendered through ``safe()``: never markup, never 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -35,6 +35,12 @@ from console.models import ActionResult
 from console.ui.safe_text import make_visible, safe
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.themes import severity_style, state_style
+
+if TYPE_CHECKING:
+    from rich.style import Style
+
+    from console.engine.contracts import Unsubscribe
+    from console.engine.fleet import Fleet
 
 __all__ = ["MigrateScreen"]
 
@@ -82,7 +88,7 @@ class MigrateScreen(ModalScreen[ActionResult | None]):
     }
     """
 
-    def __init__(self, fleet: Any, server_name: str) -> None:
+    def __init__(self, fleet: Fleet, server_name: str) -> None:
         super().__init__()
         self.fleet = fleet
         self.server_name = server_name
@@ -92,7 +98,7 @@ class MigrateScreen(ModalScreen[ActionResult | None]):
         self.result: ActionResult | None = None
         self.state = "idle"  # idle | confirming | running | done | refused
         self._pending: list[OutputLine] = []
-        self._unsubscribe: Any = None
+        self._unsubscribe: Unsubscribe | None = None
         self._timer: Timer | None = None
 
     # -- layout ------------------------------------------------------------------------
@@ -210,7 +216,7 @@ class MigrateScreen(ModalScreen[ActionResult | None]):
             self._set_status(Text(f"{verb}… {self.run.elapsed_s:.1f}s elapsed"))
 
     def _render_line(self, line: OutputLine) -> Text:
-        style: Any = ""
+        style: str | Style = ""
         if line.stream == "stderr":
             style = severity_style(self.app, "error")
         elif line.stream == "console":

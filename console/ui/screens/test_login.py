@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -35,6 +35,9 @@ from console.engine.actions import ActionRefused, LoginResult, TokenInfo
 from console.models import utcnow
 from console.ui.safe_text import safe
 from console.ui.themes import severity_style, state_style
+
+if TYPE_CHECKING:
+    from console.engine.fleet import Fleet
 
 __all__ = ["TestLoginScreen", "format_time_left"]
 
@@ -117,7 +120,7 @@ class TestLoginScreen(ModalScreen[LoginResult | None]):
     }
     """
 
-    def __init__(self, fleet: Any, server_name: str) -> None:
+    def __init__(self, fleet: Fleet, server_name: str) -> None:
         super().__init__()
         self.fleet = fleet
         self.server_name = server_name

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -23,6 +23,10 @@ from console.models import ContainerInfo
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
 from console.ui.widgets.live import LiveTable
+
+if TYPE_CHECKING:
+    from console.engine.containers import ContainerService, ServerContainers
+    from console.engine.fleet import Fleet
 
 __all__ = ["COLUMNS", "ContainersPane", "format_uptime"]
 
@@ -63,7 +67,6 @@ Row = tuple[str, RowRef, tuple[Text, ...]]
 class ContainersPane(LiveTable[RowRef], can_focus=True):
     """``ContainersPane(fleet)``: the live containers of every server in the fleet."""
 
-    SERVICE = "containers"
     COLUMNS = COLUMNS
     REBUILD_COLUMNS = True
 
@@ -82,9 +85,14 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
     }
     """
 
-    def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__(fleet, clock=clock, id=id)
+        # A fleet without the service (a partial test fake) shows "not available".
+        self.service: ContainerService | None = getattr(fleet, "containers", None)
+
+    def watched(self) -> ContainerService | None:
+        return self.service
 
     def on_mount(self) -> None:
         self.follow_service()
@@ -106,7 +114,7 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
         """Put the cursor on a container by name (palette, tests); False if not shown."""
         for index, key in enumerate(self._keys):
             ref = self._refs[key]
-            if ref.server == server and ref.container_id:
+            if ref.server == server and ref.container_id and self.service is not None:
                 info = self.service.find(server, ref.container_id)
                 if info is not None and info.name == name:
                     self.move_cursor(row=index, animate=False)
@@ -139,9 +147,9 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
                 rows.append(self._container_row(info, now, stale=snap.stale))
         return rows
 
-    def _server_row(self, server: str, snap: Any, now: datetime) -> Row:
+    def _server_row(self, server: str, snap: ServerContainers, now: datetime) -> Row:
         """Name, link/Docker state in words, a problem count, and why when it is not up."""
-        host = getattr(self.fleet, "hosts", {}).get(server)
+        host = self.fleet.hosts.get(server)
         status = host.status if host is not None else None
         problems = Text()
         if status is not None and not status.is_up:

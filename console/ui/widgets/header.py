@@ -1,6 +1,7 @@
 """The top bar: the app's name and every server's connection state, live.
 
-Driven by each Host's status listeners (no polling). A once-a-second tick runs only while
+Driven by each Host's status listeners (no polling): a listener posts ``HostChanged`` and
+the bar repaints in its handler. A once-a-second tick runs only while
 some server is not up, to count "lost 12s ago, retry in 4s" down; an all-green fleet costs
 nothing. With more servers than fit, it says how many are up and names the ones that are not.
 """
@@ -9,16 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual.timer import Timer
 from textual.widget import Widget
 
+from console.engine.contracts import Unsubscribe
 from console.models import ConnectionStatus, ConnState, utcnow
+from console.ui.messages import HostChanged, post_host_change
 from console.ui.safe_text import make_visible
 from console.ui.themes import state_style
+
+if TYPE_CHECKING:
+    from console.engine.fleet import Fleet
 
 __all__ = ["ServerStatusBar"]
 
@@ -39,18 +45,18 @@ class ServerStatusBar(Widget):
     }
     """
 
-    def __init__(self, fleet: Any, *, clock: Callable[[], datetime] = utcnow,
+    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] = utcnow,
                  read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.fleet = fleet
         self.clock = clock
         self.read_only = read_only
-        self._unsubscribe: list[Callable[[], None]] = []
+        self._unsubscribe: list[Unsubscribe] = []
         self._ticker: Timer | None = None
 
     def on_mount(self) -> None:
-        for host in self.fleet.hosts.values():
-            self._unsubscribe.append(host.add_status_listener(self._on_status))
+        for name, host in self.fleet.hosts.items():
+            self._unsubscribe.append(host.add_status_listener(post_host_change(self, name)))
         self._ticker = self.set_interval(1.0, self.refresh, pause=True)
         self._sync_ticker()
 
@@ -59,7 +65,7 @@ class ServerStatusBar(Widget):
             unsubscribe()
         self._unsubscribe.clear()
 
-    def _on_status(self, status: ConnectionStatus) -> None:
+    def on_host_changed(self, message: HostChanged) -> None:
         self._sync_ticker()
         self.refresh()
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -29,6 +30,10 @@ from console.engine.shared import CERT_WARN_DAYS
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
 from console.ui.widgets.live import LiveTable
+
+if TYPE_CHECKING:
+    from console.engine.fleet import Fleet
+    from console.engine.health import HealthService
 
 __all__ = ["COLUMNS", "HealthPane", "format_ago", "sparkline"]
 
@@ -51,7 +56,7 @@ _STYLE_WORD = {"ok": "healthy", "warning": "starting", "error": "unhealthy",
 
 
 def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH,
-              gap_style: Any = "") -> Text:
+              gap_style: str | Style = "") -> Text:
     """The last ``width`` latencies as bar heights from 0 to the window's maximum.
 
     Scaling from zero (not from the minimum) keeps a steady 5 ms endpoint flat instead of
@@ -118,7 +123,6 @@ Row = tuple[str, RowRef, tuple[Text, ...]]
 class HealthPane(LiveTable[RowRef], can_focus=True):
     """``HealthPane(fleet)``: the live health endpoints of every server in the fleet."""
 
-    SERVICE = "health"
     COLUMNS = COLUMNS
     TICK_WHILE_DOWN = False  # it ticks anyway, for the "changed" column
     # The engine keeps endpoints in step, up to a second apart (HealthService._loop): one
@@ -139,20 +143,35 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
     }
     """
 
-    def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__(fleet, clock=clock, id=id, cursor_foreground_priority="renderable")
+        # A fleet without the service (a partial test fake) shows "not available".
+        self.service: HealthService | None = getattr(fleet, "health", None)
         self._states: dict[tuple[str, str], EndpointState] = {}
+
+    def watched(self) -> HealthService | None:
+        return self.service
+
+    def endpoint_states(self) -> list[EndpointState]:
+        """Every endpoint's state, from the service's read model (no I/O)."""
+        return list(self.service.snapshot().endpoints) if self.service is not None else []
 
     def coalesce_delay(self, what: object) -> float:
         """Gather a round of probes into one redraw, except when it is news: the first
-        results (the screen is still filling) or an endpoint whose class changed."""
-        if isinstance(what, HealthChange) and what.endpoint is not None:
-            before = self._states.get(what.endpoint.key)
-            if before is None or before.klass != what.endpoint.klass:
-                return 0.0
+        results (the screen is still filling) or an endpoint whose class changed. An event
+        that carries the endpoint's new state is judged by it; one that does not (or that
+        stands for several folded together) by the read model."""
         if any(state.result is None for state in self._states.values()):
             return 0.0
+        if isinstance(what, HealthChange) and what.endpoint is not None:
+            changed = [what.endpoint]
+        else:
+            changed = self.endpoint_states()
+        for state in changed:
+            before = self._states.get(state.key)
+            if before is None or before.klass != state.klass:
+                return 0.0
         return self.COALESCE_S
 
     def add_columns_for_table(self) -> None:
@@ -179,7 +198,7 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
                 try:
                     self.update_cell(row_key, "changed", cell)
                 except (CellDoesNotExist, RowDoesNotExist):
-                    self._on_change()
+                    self._changed(None)
                     return
 
     # -- selection and the detail view ---------------------------------------------------
@@ -220,7 +239,7 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
 
     # -- drawing -------------------------------------------------------------------------
 
-    def _style(self, word: str) -> Any:
+    def _style(self, word: str) -> Style:
         return state_style(self.app, _STYLE_WORD.get(word, word))
 
     def _build_rows(self) -> list[Row]:
@@ -229,13 +248,12 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
             return [("none", RowRef(""), (Text("health service not available"),
                                           *([blank] * (len(COLUMNS) - 1))))]
         snapshot = self.service.snapshot()
-        states = snapshot.endpoints
+        states = list(snapshot.endpoints)
         self._states = {state.key: state for state in states}
         notes = snapshot.discovery_notes
         now = self.now()
         rows: list[Row] = []
-        servers = [server.name for server in getattr(self.fleet.config, "servers", ())] \
-            if hasattr(self.fleet, "config") else []
+        servers = [server.name for server in self.fleet.config.servers]
         for state in states:
             if state.server not in servers:
                 servers.append(state.server)
@@ -251,8 +269,8 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
         return rows
 
     def _server_row(self, server: str, states: list[EndpointState], note: str) -> Row:
-        host = getattr(self.fleet, "hosts", {}).get(server)
-        status = getattr(host, "status", None)
+        host = self.fleet.hosts.get(server)
+        status = host.status if host is not None else None
         blank = Text()
         done = [s for s in states if s.result is not None]
         bad = sum(1 for s in done if not s.result.ok)  # type: ignore[union-attr]

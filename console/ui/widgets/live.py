@@ -1,10 +1,12 @@
 """What every live pane shares: following one fleet service, and a table kept in line with it.
 
 Each pane is redrawn from an engine service's snapshot whenever the service (or a host's
-connection state) says something changed. Services call back on the event loop, often in
-bursts (a Docker event storm, a probe round finishing), so a burst is coalesced into one
-redraw. While a server is down the panes tick once a second, because "lost 12s ago" has to
-count up; while everything is up they do not tick at all (idle CPU, issue 8).
+connection state) says something changed. The service's listener only posts a message
+(``console.ui.messages``); the pane redraws in its handler. Bursts coalesce twice: queued
+messages of one kind collapse into one (``can_replace``), and a pane may wait
+``coalesce_delay()`` before redrawing so that a round of changes costs one redraw. While a
+server is down the panes tick once a second, because "lost 12s ago" has to count up; while
+everything is up they do not tick at all (idle CPU).
 
 ``LiveTable`` adds keyed rows on top of ``DataTable``: when the set of rows is unchanged
 (the usual case, a state or health change) cells are updated in place, so the cursor, the
@@ -16,63 +18,79 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from rich.text import Text
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
+from console.engine.contracts import Unsubscribe
 from console.models import utcnow
+from console.ui.messages import HostChanged, ServiceChanged, post_change, post_host_change
 
-__all__ = ["FleetWatcher", "LiveTable"]
+if TYPE_CHECKING:
+    from console.engine.fleet import Fleet
+
+    _WidgetMixin = Widget
+else:  # a mixin at run time: as a Widget subclass it would upset DataTable's CSS classes
+    _WidgetMixin = object
+
+__all__ = ["FleetWatcher", "LiveTable", "Subscribable"]
 
 RefT = TypeVar("RefT")
 
 
-class FleetWatcher:
-    """Mixin for a widget drawn from ``fleet.<SERVICE>``; call ``follow_service()`` on mount.
+class Subscribable(Protocol):
+    """What a watcher needs of a service: a way to hear that it changed."""
 
-    Subclasses implement ``redraw()``. ``TICK_WHILE_DOWN`` makes it redraw every second
-    while any server is not up.
+    def subscribe(self, listener: Callable[[object], None], /) -> Unsubscribe: ...
+
+
+class FleetWatcher(_WidgetMixin):
+    """A widget drawn from one fleet service; call ``follow_service()`` on mount.
+
+    Subclasses implement ``redraw()`` and ``watched()`` (the service, or None when the
+    fleet has none). ``TICK_WHILE_DOWN`` makes it redraw every second while any server is
+    not up.
     """
 
-    SERVICE: ClassVar[str] = ""
     TICK_WHILE_DOWN: ClassVar[bool] = True
-    #: 0: redraw on the next turn of the loop. More: wait that long first, so changes that
+    #: 0: redraw as the message is handled. More: wait that long first, so changes that
     #: arrive a few milliseconds apart (probes of one round) cost one redraw, not several.
     COALESCE_S: ClassVar[float] = 0.0
 
-    fleet: Any
+    fleet: Fleet
     _clock: Callable[[], datetime] | None
-    _unsubscribe: list[Callable[[], None]]
+    _unsubscribe: list[Unsubscribe]
     _pending: bool
     _ticker: Timer | None
 
-    def _init_watcher(self, fleet: Any, clock: Callable[[], datetime] | None) -> None:
+    def _init_watcher(self, fleet: Fleet, clock: Callable[[], datetime] | None) -> None:
         self.fleet = fleet
         self._clock = clock
         self._unsubscribe = []
         self._pending = False
         self._ticker = None
 
-    @property
-    def service(self) -> Any:
-        return getattr(self.fleet, self.SERVICE, None)
+    def watched(self) -> Subscribable | None:
+        raise NotImplementedError
 
     def now(self) -> datetime:
         """The app's clock (frozen in snapshots), else real time."""
-        clock = self._clock or getattr(self.app, "clock", None) or utcnow  # type: ignore[attr-defined]
+        clock = self._clock or getattr(self.app, "clock", None) or utcnow
         return clock()
 
     def follow_service(self) -> None:
         """Subscribe to the service and to every host's state; draw once."""
-        if self.service is not None:
-            self._unsubscribe.append(self.service.subscribe(self._on_change))
-        for host in getattr(self.fleet, "hosts", {}).values():
-            self._unsubscribe.append(host.add_status_listener(self._on_host_status))
+        service = self.watched()
+        if service is not None:
+            self._unsubscribe.append(service.subscribe(post_change(self)))
+        for name, host in self.fleet.hosts.items():
+            self._unsubscribe.append(host.add_status_listener(post_host_change(self, name)))
         if self.TICK_WHILE_DOWN:
-            self._ticker = self.set_interval(1.0, self.redraw, pause=True)  # type: ignore[attr-defined]
+            self._ticker = self.set_interval(1.0, self.redraw, pause=True)
             self._sync_ticker()
         self.redraw()
 
@@ -81,30 +99,32 @@ class FleetWatcher:
             unsubscribe()
         self._unsubscribe.clear()
 
-    def _on_change(self, what: object = None) -> None:
-        """Called by the service on the event loop; a burst becomes one redraw."""
+    def on_service_changed(self, message: ServiceChanged) -> None:
+        self._changed(message.change)
+
+    def on_host_changed(self, message: HostChanged) -> None:
+        self._sync_ticker()
+        self._changed(None)
+
+    def _changed(self, what: object) -> None:
+        """A change arrived: redraw now, or once after ``coalesce_delay`` for a burst."""
         if self._pending:
             return
-        self._pending = True
         delay = self.coalesce_delay(what)
         if delay > 0:
-            self.set_timer(delay, self.redraw)  # type: ignore[attr-defined]
+            self._pending = True
+            self.set_timer(delay, self.redraw)
         else:
-            self.call_later(self.redraw)  # type: ignore[attr-defined]
+            self.redraw()
 
     def coalesce_delay(self, what: object) -> float:
         """How long to gather changes before redrawing, given what just changed."""
         return self.COALESCE_S
 
-    def _on_host_status(self, _status: object) -> None:
-        self._sync_ticker()
-        self._on_change()
-
     def _sync_ticker(self) -> None:
         if self._ticker is None:
             return
-        hosts = getattr(self.fleet, "hosts", {}).values()
-        if not any(host.status.counts_time for host in hosts):
+        if not any(host.status.counts_time for host in self.fleet.hosts.values()):
             self._ticker.pause()
         else:
             self._ticker.resume()
@@ -125,8 +145,9 @@ class LiveTable(FleetWatcher, DataTable, Generic[RefT]):
     #: transient message (a lost server's reason) must not leave the table wide for good.
     REBUILD_COLUMNS: ClassVar[bool] = False
 
-    def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
-                 id: str | None = None, cursor_foreground_priority: Any = "css") -> None:
+    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
+                 id: str | None = None,
+                 cursor_foreground_priority: Literal["css", "renderable"] = "css") -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False,
                          cursor_foreground_priority=cursor_foreground_priority)
         self._init_watcher(fleet, clock)

@@ -1,7 +1,7 @@
 """A pane that is not there: says so plainly, with no fake data.
 
-Used for a pane whose module has not been written yet ("Logs — not built yet") and for one
-that failed to load or start (the error, shown literally). Focusable, so the 1-4 keys and
+Used for a pane a test leaves out ("Logs — not built yet") and for one that failed to
+construct (the error, shown literally). Focusable, so the 1-4 keys and
 tab order behave the same whether or not the real pane exists.
 """
 

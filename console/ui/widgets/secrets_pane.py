@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import RenderableType
@@ -37,6 +37,12 @@ from console.models import SecretStatus
 from console.ui.safe_text import safe
 from console.ui.themes import state_style
 from console.ui.widgets.live import FleetWatcher
+
+if TYPE_CHECKING:
+    from console.engine.fleet import Fleet
+    from console.engine.secrets import SecretService, ServerSecrets
+
+    Snapshot = dict[str, ServerSecrets]
 
 __all__ = ["CELLS", "SecretsPane", "short_place"]
 
@@ -68,8 +74,6 @@ def short_place(place: str) -> str:
 
 class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
     """``SecretsPane(fleet)``: the secrets matrix and volumes of every server, live."""
-
-    SERVICE = "secrets"
 
     BINDINGS = [
         Binding("home", "scroll_home", "Top", show=False, id="secrets.top",
@@ -104,10 +108,12 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
     }
     """
 
-    def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__(id=id)
         self._init_watcher(fleet, clock)
+        # A fleet without the service (a partial test fake) shows "not available".
+        self.service: SecretService | None = getattr(fleet, "secrets", None)
         self._sections = {name: Static(id=f"secrets-{name}", classes=f"-{name}")
                           for name in SECTIONS}
         self._shown: list[RenderableType] = []
@@ -117,6 +123,9 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
 
     def compose(self) -> Iterable[Static]:
         yield from self._sections.values()
+
+    def watched(self) -> SecretService | None:
+        return self.service
 
     def on_mount(self) -> None:
         self.follow_service()
@@ -186,14 +195,14 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
     def _style(self, state: str) -> Style:
         return state_style(self.app, state)
 
-    def _server_lines(self, snapshot: dict[str, Any], now: datetime) -> Text:
+    def _server_lines(self, snapshot: Snapshot, now: datetime) -> Text:
         text = Text()
         for index, (server, result) in enumerate(snapshot.items()):
             if index:
                 text.append("\n")
             text.append_text(safe(server, "bold"))
             text.append("  ")
-            host = getattr(self.fleet, "hosts", {}).get(server)
+            host = self.fleet.hosts.get(server)
             status = host.status if host is not None else None
             if status is not None and not status.is_up:
                 word = status.describe(now)
@@ -215,7 +224,7 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
                 text.append_text(self._summary(result))
         return text
 
-    def _summary(self, result: Any) -> Text:
+    def _summary(self, result: ServerSecrets) -> Text:
         bad = sum(1 for s in result.statuses if not s.ok)
         missing_volumes = sum(1 for v in result.volumes if not v.ok)
         text = Text()
@@ -233,7 +242,7 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
                     f" · checked {_clock(result.checked_at)} UTC")
         return text
 
-    def _matrix(self, snapshot: dict[str, Any]) -> Table | None:
+    def _matrix(self, snapshot: Snapshot) -> Table | None:
         columns = [(server, place) for server, result in snapshot.items()
                    for place in result.places]
         names = list(dict.fromkeys(s.name for r in snapshot.values() for s in r.statuses))
@@ -271,9 +280,9 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
             table.add_row(*row)
         return table
 
-    def _stale_servers(self, snapshot: dict[str, Any]) -> set[str]:
+    def _stale_servers(self, snapshot: Snapshot) -> set[str]:
         """Servers whose rows are a past check: the service said so, or the link is down."""
-        hosts = getattr(self.fleet, "hosts", {})
+        hosts = self.fleet.hosts
         return {server for server, r in snapshot.items()
                 if r.stale or (server in hosts and not hosts[server].status.is_up)}
 
@@ -291,7 +300,7 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
             cell.stylize(Style(dim=True))
         return cell
 
-    def _why(self, snapshot: dict[str, Any], drift: dict[str, str]) -> Text:
+    def _why(self, snapshot: Snapshot, drift: dict[str, str]) -> Text:
         """The reasons, in words: one line per drifting name, then one per cell that is
         not fine for a reason of its own. Never a value."""
         lines: list[Text] = []
@@ -318,7 +327,7 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
                 lines.append(line)
         return Text("\n").join(lines)
 
-    def _volumes(self, snapshot: dict[str, Any]) -> RenderableType:
+    def _volumes(self, snapshot: Snapshot) -> RenderableType:
         rows = [v for r in snapshot.values() for v in r.volumes]
         if not rows:
             return Text("Volumes: none used or declared by a compose project", style="dim")
@@ -340,7 +349,7 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
             table.add_row(*cells)
         return table
 
-    def _problems(self, snapshot: dict[str, Any]) -> Text:
+    def _problems(self, snapshot: Snapshot) -> Text:
         text = Text()
         for server, result in snapshot.items():
             for problem in result.problems:
