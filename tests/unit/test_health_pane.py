@@ -341,7 +341,7 @@ async def test_each_probe_result_arrives_as_a_message_and_a_burst_collapses() ->
         health.push(failing)
         await pilot.pause(0.1)
         changes = [m for m in seen if isinstance(m, ServiceChanged)]
-        assert [m.change for m in changes] == [failing]
+        assert [m.change.endpoint for m in changes] == [failing]  # a HealthChange
         row = next(r for r in texts(app) if r[0].strip() == ok_state.name)
         assert row[1] == "proxy 502"  # news: drawn as the message was handled
         seen.clear()
