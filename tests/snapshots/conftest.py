@@ -1,7 +1,8 @@
-"""Snapshot-test setup: nothing may blink or tick between two runs of the same test."""
+"""Snapshot-test setup: nothing may blink, tick or depend on the machine between two runs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,3 +22,13 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
         monkeypatch.setattr(widget_class, "__init__", init)
     yield
+
+
+@pytest.fixture(autouse=True)
+def utc_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times a screen shows in local time (a probe's "checked at") read the same anywhere."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
