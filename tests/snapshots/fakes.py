@@ -425,9 +425,10 @@ class StaticSecrets(StaticService):
                 since=FROZEN_NOW, checked_at=FROZEN_NOW - timedelta(seconds=10)),
         }
 
+    drifting = {"JWT_SECRET": "A = alpha crm/.env, alpha crm-backend-1; B = bravo crm2/.env"}
+
     def snapshot(self) -> SecretsSnapshot:
-        return SecretsSnapshot(dict(self.servers), {
-            "JWT_SECRET": "A = alpha crm/.env, alpha crm-backend-1; B = bravo crm2/.env"})
+        return SecretsSnapshot(dict(self.servers), dict(self.drifting))
 
 
 class FrozenLogService(LogService):
