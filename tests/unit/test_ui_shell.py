@@ -178,11 +178,13 @@ async def test_missing_panes_say_not_built_yet() -> None:
 
 def test_panes_are_the_pane_classes_in_key_order() -> None:
     from console.ui.widgets.containers_pane import ContainersPane
+    from console.ui.widgets.fleet_pane import FleetPane
     from console.ui.widgets.health_pane import HealthPane
     from console.ui.widgets.secrets_pane import SecretsPane
 
     assert [(spec.key, spec.pane) for spec in PANES] == [
-        ("1", ContainersPane), ("2", LogsPane), ("3", HealthPane), ("4", SecretsPane)]
+        ("1", ContainersPane), ("2", LogsPane), ("3", HealthPane), ("4", SecretsPane),
+        ("5", FleetPane)]
 
 
 async def test_a_pane_that_fails_to_construct_shows_its_error() -> None:
@@ -567,7 +569,7 @@ def full_app(fleet: FakeFleet | None = None) -> OpsConsoleApp:
 
 
 def shown_frames(app: OpsConsoleApp) -> list[str]:
-    return [spec.id for spec in PANES
+    return [spec.id for spec in app.panes
             if app.query_one(f"#frame-{spec.id}").display
             and app.query_one(f"#frame-{spec.id}").region.width > 0]
 
@@ -579,7 +581,7 @@ async def test_z_zooms_every_pane_and_z_or_esc_gives_the_grid_back(
     async with app.run_test(size=size) as pilot:
         await loaded(pilot)
         wide = size[0] >= 120
-        for spec in PANES:
+        for spec in app.panes:
             await pilot.press(spec.key)
             await until(pilot, lambda spec=spec: app.active_pane == spec.id)
             await pilot.press("z")
@@ -589,7 +591,7 @@ async def test_z_zooms_every_pane_and_z_or_esc_gives_the_grid_back(
             assert not app.query_one("#pane-tabs").display
             assert app.focused is not None and frame in app.focused.ancestors_with_self
             await pilot.press("z" if spec.key in "13" else "escape")
-            grid = [s.id for s in PANES] if wide else [spec.id]  # narrow: the tab
+            grid = [s.id for s in app.panes] if wide else [spec.id]  # narrow: the tab
             await until(pilot, lambda grid=grid: shown_frames(app) == grid)
         assert not app.zoomed
 

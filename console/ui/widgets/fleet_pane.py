@@ -55,7 +55,8 @@ class FleetPane(Vertical, can_focus=False):
                 tooltip="Filter the fleet's targets (regex)"),
         Binding("g", "group", "Group", id="fleet_group",
                 tooltip="Group the targets by job, instance, env or source"),
-        Binding("escape", "clear_filter", "Clear", show=False, id="fleet_clear"),
+        Binding("escape", "clear_filter", "Clear", show=False, id="fleet_clear",
+                tooltip="Clear the filter"),
     ]
 
     def __init__(self, fleet: Fleet, **kwargs: Any) -> None:
@@ -203,6 +204,13 @@ class FleetPane(Vertical, can_focus=False):
     @on(Input.Submitted, "#fleet-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
         self.query_one("#fleet-table", DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``esc`` clears only a filter there is; otherwise it goes on to the app (where it
+        ends a zoom)."""
+        if action == "clear_filter":
+            return bool(self.pattern) or self.query_one("#fleet-filter", Input).display
+        return True
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#fleet-filter", Input)
