@@ -58,6 +58,10 @@ async def get_json(client: httpx.AsyncClient, url: str, *,
         raise SourceError(f"no answer in time ({_timeout_phase(exc)})") from None
     except httpx.RemoteProtocolError:
         raise SourceError("the connection closed mid-answer (truncated)") from None
+    except httpx.NetworkError:
+        # A kept-alive connection to an engine that was killed or restarted breaks on the
+        # next read or write; the next round opens a new one.
+        raise SourceError("the connection broke (the engine stopped or restarted?)") from None
     except httpx.HTTPError as exc:
         raise SourceError(f"request failed: {type(exc).__name__}") from None
     try:
