@@ -484,7 +484,8 @@ async def test_check_json_shape_has_no_value_and_no_fingerprint() -> None:
     await service.refresh()
     for status in service.snapshot().statuses:
         doc = secret_status_json(status)
-        assert set(doc) == {"name", "place", "status", "ok", "detail", "drift"}
+        assert set(doc) == {"name", "place", "status", "ok", "detail", "drift",
+                             "reason"}
         assert STRONG not in str(doc)
     assert all(v.as_json()["status"] == "present" for r in service.snapshot().servers.values()
                for v in r.volumes)

@@ -33,7 +33,7 @@ from console.engine.compose.model import (
     relative_to,
 )
 from console.engine.envfile import EnvFile
-from console.engine.secrets import Fingerprinter, Observation, classify_value
+from console.engine.secrets.observe import Fingerprinter, Observation, classify_value
 
 __all__ = [
     "ComposeFiles",

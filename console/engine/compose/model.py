@@ -16,7 +16,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from console.engine.compose.labels import ProjectKey
-from console.engine.secrets import Observation
+from console.engine.secrets.observe import Observation
 from console.models import utcnow
 
 __all__ = [

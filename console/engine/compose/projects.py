@@ -35,7 +35,7 @@ from console.engine.compose.tool import (
 )
 from console.engine.envfile import EnvFile, parse_env
 from console.engine.host_api import Host, HostUnavailable
-from console.engine.secrets import Fingerprinter
+from console.engine.secrets.observe import Fingerprinter
 
 __all__ = ["ComposeProjects", "FileSignature"]
 
@@ -127,8 +127,23 @@ class ComposeProjects:
             key = parsed.key() if parsed is not None and not parsed.oneoff else None
             if parsed is not None and key is not None:
                 keys.setdefault(key, parsed)
-        models = await asyncio.gather(*(self.project(host, keys[k]) for k in keys))
+        models = await asyncio.gather(*(self._guarded(host, keys[k]) for k in keys))
         return {k: m for k, m in zip(keys, models, strict=True) if m is not None}
+
+    async def _guarded(self, host: Host, labels: ComposeLabels) -> ProjectModel | None:
+        """``project``, with a failure of its own (not the link's) as the project's line."""
+        try:
+            return await self.project(host, labels)
+        except (HostUnavailable, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one project never breaks the others
+            key = labels.key()
+            assert key is not None
+            log.debug("compose project %s on %s: %s", key.project, host.name,
+                      type(exc).__name__)
+            return ProjectModel(key=key, server=host.name, source="none", problems=(
+                ProjectProblem(key.project, f"could not be read ({type(exc).__name__})"),),
+                watched=_base_files(key))
 
     async def project(self, host: Host, labels: ComposeLabels) -> ProjectModel | None:
         """The project's model, from the cache while its files are unchanged; None when the

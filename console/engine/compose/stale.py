@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from console.engine.compose.labels import ComposeLabels
 from console.engine.compose.model import Expected, ProjectModel
-from console.engine.secrets import Observation
+from console.engine.secrets.observe import Observation
 
-__all__ = ["Staleness", "stale_findings"]
+__all__ = ["Staleness", "differs", "stale_findings", "where_from"]
 
 _ABSENT = Observation("absent")
 
@@ -45,8 +45,8 @@ def stale_findings(model: ProjectModel, labels: ComposeLabels, container: str,
     found: list[Staleness] = []
     for name in sorted(service.expected):
         expected = service.expected[name]
-        if _differs(expected.observation, observed.get(name, _ABSENT)):
-            where = _where(model, expected)
+        if differs(expected.observation, observed.get(name, _ABSENT)):
+            where = where_from(model, expected)
             found.append(Staleness(
                 model.server, container, model.project, service.name, "env",
                 f"{name}: {where} changed since {container} was created "
@@ -60,7 +60,8 @@ def stale_findings(model: ProjectModel, labels: ComposeLabels, container: str,
     return found
 
 
-def _differs(expected: Observation, actual: Observation) -> bool:
+def differs(expected: Observation, actual: Observation) -> bool:
+    """Would recreating change this name? Unresolved values are never judged."""
     if expected.unresolved or actual.unresolved:
         return False
     if expected.state == "value":
@@ -70,7 +71,7 @@ def _differs(expected: Observation, actual: Observation) -> bool:
     return False  # listed without a value: Compose passes nothing it could compare
 
 
-def _where(model: ProjectModel, expected: Expected) -> str:
+def where_from(model: ProjectModel, expected: Expected) -> str:
     """The file to blame: the env_file it comes from, else the .env it was interpolated
     from, else the compose file, else the environment Compose runs in."""
     if expected.from_env_files:

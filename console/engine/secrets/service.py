@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from console.config import Config, ServerConfig
 from console.engine import dockerapi
@@ -26,6 +26,13 @@ from console.engine.contracts import Change, ChangeListener, Unsubscribe
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.listeners import Listeners
 from console.engine.secrets import gather
+from console.engine.secrets.compose_view import (
+    ContainerCompose,
+    compose_containers,
+    model_env_files,
+    model_names,
+    model_problems,
+)
 from console.engine.secrets.gather import Round, first_line
 from console.engine.secrets.observe import Fingerprinter, Place, Unclassifiable, observe
 from console.engine.secrets.status import (
@@ -39,6 +46,9 @@ from console.engine.secrets.status import (
 from console.engine.secrets.volumes import SeenVolumes, volume_statuses
 from console.engine.shared import REFRESH_CONNECT_TIMEOUT
 from console.models import ConnectionStatus, utcnow
+
+if TYPE_CHECKING:
+    from console.engine.compose.projects import ComposeProjects
 
 __all__ = ["ContainerWatch", "SecretService"]
 
@@ -90,6 +100,7 @@ class SecretService:
         self._containers = containers
         self.clients = clients if clients is not None else dockerapi.default_clients()
         self._fingerprint = Fingerprinter()
+        self._compose: ComposeProjects | None = None
         self._servers: dict[str, _Server] | None = None
         self._listeners: Listeners[Change] = Listeners("secrets")
         self._unsubscribe_hosts: list[Callable[[], None]] = []
@@ -106,6 +117,17 @@ class SecretService:
             self._servers = {s.name: _Server(s, self.hosts[s.name])
                              for s in self.config.servers if s.name in self.hosts}
         return self._servers
+
+    @property
+    def compose(self) -> ComposeProjects:
+        """Each Compose project's model per server, fingerprinted with this service's key
+        (so that its fingerprints compare with the containers'). Built on first use: the
+        compose package reads this package, so it is imported here, not at the top."""
+        if self._compose is None:
+            from console.engine.compose.projects import ComposeProjects
+
+            self._compose = ComposeProjects(self._fingerprint)
+        return self._compose
 
     # -- read model --------------------------------------------------------------------
 
@@ -244,7 +266,13 @@ class SecretService:
                                   connection=connection))
 
     async def _check(self, st: _Server) -> Round:
-        """Read every place of one server, classify, drop the values, check the volumes."""
+        """Read every place of one server, classify, drop the values, check the volumes.
+
+        Compose containers are judged against their own service (``compose_view``): the
+        project models are learnt first, and a Compose container's place is classified for
+        every name its service declares, so that a stale value outside the secret names
+        (or a changed compose file) is reported too.
+        """
         cfg = st.config
         secrets_cfg = cfg.secrets
         socket_path = cfg.docker_socket
@@ -254,9 +282,14 @@ class SecretService:
         if docker_error:
             outcome.problems.append(PlaceProblem("docker", docker_error))
         rows = [r for r in rows if gather.wanted(cfg, r)]
+        models = await self.compose.for_containers(st.host, [gather.labels(r) for r in rows])
+        composed = compose_containers(
+            ((gather.container_name(r), gather.labels(r)) for r in rows), models)
         infer = gather.infers(secrets_cfg)
         outcome.inferred = infer
         files, containers = gather.choose_places(secrets_cfg, rows, infer)
+        if infer:
+            files += [p for p in model_env_files(composed) if p not in files]
         places: list[Place] = []
         try:
             places += [p for p in await asyncio.gather(
@@ -266,13 +299,16 @@ class SecretService:
                 *(gather.read_container(st.host, self.clients, socket_path, rows, name,
                                         outcome, infer) for name in containers))
                 if p is not None]
-            names = infer_names(places) if infer else list(secrets_cfg.required)
+            names = list(dict.fromkeys(infer_names(places) + model_names(composed))) \
+                if infer else list(secrets_cfg.required)
             for place in places:
-                self._classify(place, names, outcome)
+                self._classify(place, _names_for(place, names, composed), outcome)
         finally:
             for place in places:
                 place.drop_values()
-        outcome.statuses = statuses(cfg.name, names, places, infer)
+        outcome.statuses = statuses(cfg.name, names, places, infer, composed)
+        outcome.problems += model_problems(models.values(), composed,
+                                           {p.label: p.observations for p in places}, names)
         shown = {s.place for s in outcome.statuses} | {p.place for p in outcome.problems}
         outcome.places = [p.label for p in places if not infer or p.label in shown]
         if docker_error is None:
@@ -289,3 +325,13 @@ class SecretService:
         except Unclassifiable as exc:
             place.readable = False
             outcome.problems.append(PlaceProblem(place.label, str(exc)))
+
+
+def _names_for(place: Place, names: list[str], composed: Mapping[str, ContainerCompose]
+               ) -> list[str]:
+    """The names to classify in ``place``: the secret names, and for a Compose container
+    every name its service declares as well."""
+    info = composed.get(place.label)
+    if info is None or info.service is None:
+        return names
+    return list(dict.fromkeys([*names, *sorted(info.service.keys)]))

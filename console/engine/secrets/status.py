@@ -11,10 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from console.engine.secrets.observe import ABSENT, Observation, Place
 from console.engine.secrets.weakness import looks_secret
 from console.models import ConnectionStatus, SecretStatus, utcnow
+
+if TYPE_CHECKING:
+    from console.engine.secrets.compose_view import ContainerCompose
 
 __all__ = [
     "DRIFT_NOTE",
@@ -26,12 +30,14 @@ __all__ = [
     "apply_drift",
     "container_place",
     "infer_names",
+    "own_status",
     "secret_status_json",
     "split_drift",
     "statuses",
 ]
 
-STATUSES = ("present", "missing", "empty", "weak", "not_in_container", "differs_from_file")
+STATUSES = ("present", "missing", "empty", "weak", "not_in_container", "differs_from_file",
+            "stale")
 
 
 def container_place(name: str) -> str:
@@ -100,9 +106,11 @@ class ServerSecrets:
 
 
 def secret_status_json(status: SecretStatus) -> dict[str, object]:
-    """The ``check --json`` shape: no value and no fingerprint, ever."""
+    """The ``check --json`` shape: no value and no fingerprint, ever. ``reason``: for a
+    ``stale`` container, the sentence saying what changed and the fix; else null."""
     return {"name": status.name, "place": status.place, "status": status.status,
-            "ok": status.ok, "detail": status.detail, "drift": status.drift}
+            "ok": status.ok, "detail": status.detail, "drift": status.drift,
+            "reason": status.detail if status.status == "stale" else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,22 +148,31 @@ def _plausible_name(name: str) -> bool:
     return bool(_NAME_SHAPE.match(name))
 
 
-def _feeding_files(container: Place, files: list[Place]) -> list[Place]:
-    """The env files that feed a container: same compose directory when that is known
-    (else every file of the server), and sharing at least one name with it (an nginx
-    sidecar of the same project gets no env_file, and must not be told it needs a restart).
+def _feeding_files(container: Place, files: list[Place], infer: bool) -> list[Place]:
+    """The env files that feed a container not created by Compose (or whose project could
+    not be learnt): same directory when that is known, and sharing at least one name with
+    it (an nginx sidecar of the same project gets no env_file, and must not be told it
+    needs a restart). Only with an explicit configuration is a container of unknown
+    directory compared with every file of the server: zero-config never compares one
+    project's container with another project's files.
     """
     readable = [f for f in files if f.readable and not f.missing_file]
     same_dir = [f for f in readable if container.directory and f.directory == container.directory]
-    candidates = same_dir or readable
+    candidates = same_dir if infer or container.directory else same_dir or readable
     return [f for f in candidates if f.assigned & container.assigned]
 
 
-def statuses(server: str, names: list[str], places: list[Place], infer: bool
-              ) -> list[SecretStatus]:
+def statuses(server: str, names: list[str], places: list[Place], infer: bool,
+             compose: Mapping[str, ContainerCompose] | None = None) -> list[SecretStatus]:
+    """A status per name and place. A container in ``compose`` is judged against its own
+    service's model (``compose_view``); the others against the env files that feed them."""
     files = [p for p in places if p.kind == "file" and p.readable]
     containers = [p for p in places if p.kind == "container"]
-    feeds = {c.label: _feeding_files(c, files) for c in containers}
+    compose = compose or {}
+    feeds = {c.label: _feeding_files(c, files, infer) for c in containers
+             if c.label not in compose}
+    if compose:
+        from console.engine.secrets.compose_view import compose_status
     result: list[SecretStatus] = []
     for name in names:
         for place in files:
@@ -165,6 +182,14 @@ def statuses(server: str, names: list[str], places: list[Place], infer: bool
             result.append(_file_status(server, name, place, obs))
         for place in containers:
             obs = place.observations.get(name, ABSENT)
+            info = compose.get(place.label)
+            if info is not None:
+                judged = compose_status(server, name, place.label, obs, info)
+                if judged is not None and (not infer or judged.status != "missing"):
+                    result.append(judged)
+                elif judged is None and not infer:
+                    result.append(own_status(server, name, place.label, obs))
+                continue
             sources = [(f.label, f.observations.get(name, ABSENT)) for f in feeds[place.label]]
             status = _container_status(server, name, place.label, obs, sources)
             if infer and obs.state == "absent" and status.status != "not_in_container":
@@ -173,7 +198,7 @@ def statuses(server: str, names: list[str], places: list[Place], infer: bool
     return result
 
 
-def _own_status(server: str, name: str, place: str, obs: Observation) -> SecretStatus:
+def own_status(server: str, name: str, place: str, obs: Observation) -> SecretStatus:
     if obs.state == "absent":
         return SecretStatus(server, name, place, "missing", False, "not set here")
     if obs.state == "bare":
@@ -191,7 +216,7 @@ def _own_status(server: str, name: str, place: str, obs: Observation) -> SecretS
 
 
 def _file_status(server: str, name: str, place: Place, obs: Observation) -> SecretStatus:
-    status = _own_status(server, name, place.label, obs)
+    status = own_status(server, name, place.label, obs)
     if place.missing_file:
         return replace(status, detail="the file does not exist")
     return status
@@ -212,7 +237,7 @@ def _container_status(server: str, name: str, place: str, obs: Observation,
             ": recreate the container or fix the file"
         return SecretStatus(server, name, place, "differs_from_file", False, detail,
                             obs.fingerprint)
-    return _own_status(server, name, place, obs)
+    return own_status(server, name, place, obs)
 
 
 DRIFT_NOTE = "; drift: "

@@ -53,6 +53,7 @@ CELLS: dict[str, tuple[str, str, str]] = {
     "empty": ("∅", "empty", "unhealthy"),
     "weak": ("!", "weak", "starting"),
     "not_in_container": ("↻", "restart", "starting"),
+    "stale": ("↻", "recreate", "starting"),
     "differs_from_file": ("≠", "differs", "unhealthy"),
 }
 UNREADABLE = ("?", "unreadable", "unhealthy")
