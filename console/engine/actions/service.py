@@ -20,6 +20,7 @@ from console.config import Config, ConfigError, ServerConfig, expand_env_tree
 from console.engine import dockerapi
 from console.engine.actions import migrate as migrate_mod
 from console.engine.actions.audited import ActionRefused, audited, refuse
+from console.engine.actions.compose_ops import ComposeOps
 from console.engine.actions.executions import (
     DockerExec,
     ExecClient,
@@ -36,6 +37,7 @@ from console.engine.actions.migrate import (
     OutputLine,
     migration_plan,
 )
+from console.engine.actions.recreate import RecreatePlan
 from console.engine.audit import AuditLog, AuditRead, AuditValue
 from console.engine.contracts import Change, ChangeListener, Unsubscribe
 from console.engine.host_api import Host, HostUnavailable
@@ -66,6 +68,8 @@ class ServerActions:
     restart: ActionResult | None = None
     migrate: ActionResult | None = None
     test_login: LoginResult | None = None
+    recreate: ActionResult | None = None
+    shell: ActionResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,7 @@ class ActionService:
         self._migrations: dict[str, MigrationRun] = {}
         self._last: dict[str, ServerActions] = {}
         self._listeners: Listeners[Change] = Listeners("actions")
+        self._compose = ComposeOps(self)
 
     # -- service protocol ----------------------------------------------------------------
 
@@ -110,7 +115,8 @@ class ActionService:
 
     async def stop(self) -> None:
         """Kill running migrations: a console that quits must not leave one unattended."""
-        runs = [run for run in self._migrations.values() if run.running]
+        runs = [run for run in (*self._migrations.values(), *self._compose.running.values())
+                if run.running]
         for run in runs:
             run.cancel("the console is stopping")
         if runs:
@@ -172,6 +178,10 @@ class ActionService:
             entry = dataclasses.replace(entry, test_login=result)
         elif result.action == "restart":
             entry = dataclasses.replace(entry, restart=result)
+        elif result.action == "recreate":
+            entry = dataclasses.replace(entry, recreate=result)
+        elif result.action == "shell":
+            entry = dataclasses.replace(entry, shell=result)
         else:
             entry = dataclasses.replace(entry, migrate=result)
         self._last[result.server] = entry
@@ -216,6 +226,26 @@ class ActionService:
         info = self.containers.find(server, container) if self.containers is not None \
             else None
         return info.name if info is not None else container
+
+    # -- recreate and shell (``compose_ops``) ---------------------------------------------
+
+    async def recreate_plan(self, server: str, container: str) -> RecreatePlan:
+        """What ``recreate`` would run (for the confirmation); ActionRefused says why not."""
+        return await self._compose.recreate_plan(server, container)
+
+    async def recreate(self, server: str, container: str,
+                       on_output: Callable[[OutputLine], None] | None = None, *,
+                       on_start: Callable[[MigrationRun], None] | None = None
+                       ) -> ActionResult:
+        """``docker compose up -d --no-deps --force-recreate`` for the container's service."""
+        return await self._compose.recreate(server, container, on_output, on_start=on_start)
+
+    def running_recreate(self, server: str) -> MigrationRun | None:
+        return self._compose.running.get(server)
+
+    async def shell(self, server: str, container: str) -> ActionResult:
+        """A shell in the container on the operator's terminal (the UI suspends first)."""
+        return await self._compose.shell(server, container)
 
     # -- migrate ---------------------------------------------------------------------------
 
