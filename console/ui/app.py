@@ -49,6 +49,7 @@ from console.models import ActionResult, ContainerInfo, utcnow
 from console.ui.commands import OpsCommands
 from console.ui.safe_text import make_visible, safe
 from console.ui.screens import audit_view  # noqa: F401 - registers its palette entries
+from console.ui.screens import recreate as recreate_screen  # registers its palette entries
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.help import HelpScreen, entries_from_bindings
 from console.ui.screens.migrate import MigrateScreen
@@ -88,6 +89,11 @@ class OpsConsoleApp(App[int]):
     BINDINGS = [
         Binding("r", "restart", "Restart", id="restart",
                 tooltip="Restart the selected container (asks for confirmation first)"),
+        Binding("R", "recreate", "Recreate", id="recreate",
+                tooltip="Recreate the selected container's compose service (docker compose up "
+                        "-d --no-deps --force-recreate)"),
+        Binding("x", "shell", "Shell", id="shell",
+                tooltip="A shell in the selected container (the console suspends meanwhile)"),
         Binding("m", "migrate", "Migrate", id="migrate",
                 tooltip="Run the selected server's migration command, output streamed"),
         Binding("t", "test_login", "Test login", id="test_login",
@@ -436,6 +442,41 @@ class OpsConsoleApp(App[int]):
                      severity="error", timeout=15)
             return
         self.say(f"{name} on {server} restarted.")
+
+    def _selected_or_say(self) -> ContainerInfo | None:
+        pane = self._containers_pane()
+        info: ContainerInfo | None = pane.selected_container() if pane else None
+        if info is None:
+            self.say("Select a container row in the containers pane (key 1) first.",
+                     severity="warning")
+        return info
+
+    def action_recreate(self) -> None:
+        if self._refuse_read_only("recreate"):
+            return
+        info = self._selected_or_say()
+        if info is not None:
+            self.request_recreate(info.server, info.name)
+
+    def request_recreate(self, server: str, container: str) -> None:
+        """Confirm, then recreate the container's service. Also the palette's entry point."""
+        if self._refuse_read_only("recreate"):
+            return
+        self.push_screen(recreate_screen.RecreateScreen(self.fleet, server, container))
+
+    def action_shell(self) -> None:
+        if self._refuse_read_only("shell"):
+            return
+        info = self._selected_or_say()
+        if info is not None:
+            self.request_shell(info.server, info.name)
+
+    def request_shell(self, server: str, container: str) -> None:
+        """A shell in the container, the TUI suspended. Also the palette's entry point."""
+        if self._refuse_read_only("shell"):
+            return
+        self.run_worker(recreate_screen.open_shell(self, server, container),
+                        name=f"shell {container}", group="actions", exit_on_error=False)
 
     def action_migrate(self, server: str | None = None) -> None:
         if self._refuse_read_only("migrate"):
