@@ -18,9 +18,10 @@ import signal
 import termios
 import tty
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["PtyChannel", "TerminalHost", "bridge", "run_here", "terminal_size"]
+__all__ = ["PtyChannel", "SSHTerminal", "TerminalHost", "bridge", "open_ssh_terminal", "run_here",
+           "terminal_size"]
 
 CHUNK = 65536
 
@@ -119,3 +120,41 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+class SSHTerminal:
+    """A ``PtyChannel`` over an asyncssh process started with a PTY (stderr joins stdout)."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+
+    def write(self, data: bytes) -> None:
+        self._process.stdin.write(data)
+
+    async def read(self, size: int) -> bytes:
+        try:
+            return bytes(await self._process.stdout.read(size))
+        except Exception:  # noqa: BLE001 - a dropped link ends the shell, it does not crash
+            return b""
+
+    def resize(self, columns: int, rows: int) -> None:
+        with contextlib.suppress(Exception):
+            self._process.change_terminal_size(columns, rows)
+
+    async def wait(self) -> int | None:
+        with contextlib.suppress(Exception):
+            await self._process.wait_closed()
+        status = self._process.exit_status
+        return None if status is None or status < 0 else int(status)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._process.close()
+
+
+async def open_ssh_terminal(conn: Any, command: str, *, term_type: str, columns: int,
+                            rows: int) -> SSHTerminal:
+    """``command`` (already quoted) in a PTY on an asyncssh connection."""
+    process = await conn.create_process(command, term_type=term_type,
+                                        term_size=(columns, rows), encoding=None)
+    return SSHTerminal(process)
