@@ -48,7 +48,7 @@ CONNECTING_GRACE_S = 30.0  # a server still connecting after this long is a find
 CRASH_UPTIME_S = 120.0  # a container that restarted and has run less than this is crashing
 UPSTREAM_RECENT_S = 180.0  # proxy upstream lines older than this no longer link a backend
 
-_STALE_STATUSES = ("not_in_container", "differs_from_file")
+_STALE_STATUSES = ("not_in_container", "differs_from_file", "stale")
 _STOPPED = ("exited", "dead", "created", "restarting")
 _ENDPOINT_FIXES = {
     "refused": "nothing listens at {where}: start the service that should answer there, or "

@@ -36,7 +36,7 @@ __all__ = [
     "volume_missing",
 ]
 
-_STALE = ("not_in_container", "differs_from_file")
+_STALE = ("not_in_container", "differs_from_file", "stale")
 _BAD = ("missing", "empty", "weak")
 _RANDOM = "a long random value (e.g. from `openssl rand -hex 32`)"
 

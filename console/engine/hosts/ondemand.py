@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from console.engine.host_api import Host, HostUnavailable, TCPReader, TCPWriter
 from console.engine.hosts.status import StatusMixin
+from console.engine.terminal import PtyChannel, TerminalHost
 from console.models import CommandResult, ConnectionStatus, ConnState
 
 __all__ = ["ON_DEMAND_DETAIL", "OnDemandHost"]
@@ -129,6 +130,21 @@ class OnDemandHost(StatusMixin, Host):
     async def open_tcp(self, host: str, port: int) -> tuple[TCPReader, TCPWriter]:
         return await self._host().open_tcp(host, port)
 
+    async def open_terminal(self, argv: Sequence[str], *, term_type: str, columns: int,
+                            rows: int) -> PtyChannel:
+        """The inner host's PTY (``x``); the connection counts as busy until it is closed."""
+        host = self._host()
+        if not isinstance(host, TerminalHost):
+            raise HostUnavailable(f"server {self.name}: its connection cannot open a terminal")
+        self._in_flight += 1
+        try:
+            channel = await host.open_terminal(argv, term_type=term_type, columns=columns,
+                                               rows=rows)
+        except BaseException:
+            self._done()
+            raise
+        return _Busy(channel, self._done)
+
     # -- the idle timer ----------------------------------------------------------------
 
     def _forward(self, status: ConnectionStatus) -> None:
@@ -157,3 +173,29 @@ class OnDemandHost(StatusMixin, Host):
                 await asyncio.sleep(self._idle_close_s)
                 continue
             await self.deactivate()
+
+
+class _Busy:
+    """A PTY channel that tells its on-demand host when it is closed."""
+
+    def __init__(self, channel: PtyChannel, done: Callable[[], None]) -> None:
+        self._channel = channel
+        self._done: Callable[[], None] | None = done
+
+    def write(self, data: bytes) -> None:
+        self._channel.write(data)
+
+    async def read(self, size: int) -> bytes:
+        return await self._channel.read(size)
+
+    def resize(self, columns: int, rows: int) -> None:
+        self._channel.resize(columns, rows)
+
+    async def wait(self) -> int | None:
+        return await self._channel.wait()
+
+    def close(self) -> None:
+        self._channel.close()
+        done, self._done = self._done, None
+        if done is not None:
+            done()

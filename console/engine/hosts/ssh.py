@@ -36,6 +36,7 @@ from console.engine.hosts.reconnect import (
     SSHConnection,
     backoff_delay,
 )
+from console.engine.terminal import PtyChannel, open_ssh_terminal
 from console.models import CommandResult
 
 __all__ = ["MAX_SESSIONS", "SSHHost", "channel_open_error"]
@@ -186,6 +187,17 @@ class SSHHost(SSHConnection):
                     self._raise_if_lost(conn, what)
             finally:
                 _kill_remote(proc, "TERM")
+
+    async def open_terminal(self, argv: Sequence[str], *, term_type: str, columns: int,
+                            rows: int) -> PtyChannel:
+        """``argv`` in a PTY on the server, over the one connection: the shell of ``x``.
+
+        The caller joins it to the operator's terminal (``terminal.bridge``) and closes it.
+        """
+        conn = self._require_up()
+        with self._link_errors(conn, f"terminal {short_argv(argv)}"):
+            return await open_ssh_terminal(conn, plain_command_line(argv), term_type=term_type,
+                                           columns=columns, rows=rows)
 
     # -- files -------------------------------------------------------------------------
 

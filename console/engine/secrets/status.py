@@ -110,7 +110,7 @@ def secret_status_json(status: SecretStatus) -> dict[str, object]:
     ``stale`` container, the sentence saying what changed and the fix; else null."""
     return {"name": status.name, "place": status.place, "status": status.status,
             "ok": status.ok, "detail": status.detail, "drift": status.drift,
-            "reason": status.detail if status.status == "stale" else None}
+            "reason": split_drift(status.detail)[0] if status.status == "stale" else None}
 
 
 @dataclass(frozen=True, slots=True)
