@@ -104,7 +104,7 @@ def test_a_shell_over_ssh_in_a_pty(lab: Any, tmp_path: Path) -> None:
     script = tmp_path / "shell.py"
     script.write_text(SHELL_SCRIPT)
     tmux = Tmux(f"ops-shell-{time.monotonic_ns()}")
-    tmux.start(f"{sys.executable} {script} {config} {audit}; sleep 60", ROOT)
+    tmux.start(f"PYTHONPATH={ROOT} {sys.executable} {script} {config} {audit}; sleep 60", ROOT)
     try:
         tmux.wait_for("#", timeout=30)  # the container's root prompt
         tmux.keys("echo SHELL-$((6*7)) $(stty size)", "Enter")
@@ -123,7 +123,8 @@ def test_a_shell_over_ssh_in_a_pty(lab: Any, tmp_path: Path) -> None:
 def test_x_in_the_tui_suspends_it_and_brings_it_back(lab: Any, tmp_path: Path) -> None:
     config, audit = config_with_audit(lab, tmp_path)
     tmux = Tmux(f"ops-tui-{time.monotonic_ns()}")
-    tmux.start(f"{sys.executable} -m console --config {config}; sleep 60", ROOT)
+    tmux.start(f"PYTHONPATH={ROOT} {sys.executable} -m console --config {config}; sleep 60",
+               ROOT)
     try:
         tmux.wait_for("crm-backend-1", timeout=60)
         tmux.keys("1")
