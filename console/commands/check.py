@@ -1,6 +1,7 @@
 """``ops-console check``: every probe once, no TUI; a table or JSON; exit 0, 1 or 2.
 
-Meant as a post-deploy gate and for cron (incident 001's missing "deploy:verify"): the exit
+Meant as a post-deploy gate and for cron (a deploy with no verification step lets a start-up
+crash go unnoticed): the exit
 code says whether anything is wrong, the table says what. The diagnosis's findings come
 first (what is broken, since when, which key fixes it); one of warning or worse makes the
 exit code 1 even when every pane row alone looks fine (a login flood, an expiring

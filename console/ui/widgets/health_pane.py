@@ -80,7 +80,7 @@ def format_ago(seconds: float | None) -> str:
 
     Every change to a cell re-renders the whole table, so this column only moves in
     10-second steps (and the pane ticks every 10 s, not every second): idle CPU stays near
-    zero (issue 8), and "40s" is as much as an operator needs to know.
+    zero, and "40s" is as much as an operator needs to know.
     """
     if seconds is None:
         return "-"
