@@ -98,9 +98,13 @@ class SecretsConfig:
 
 @dataclass(frozen=True, slots=True)
 class LogRuleConfig:
+    """A config rule: added, or - named like a built-in rule - replacing it (``pattern``
+    None: only its severity changes) or switching it off (``disabled``)."""
+
     name: str
-    pattern: str
+    pattern: str | None
     severity: str = "warning"
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,18 +569,39 @@ class _Parser:
         )
 
     def rule(self, raw: Any, where: str) -> LogRuleConfig:
+        """A rule that adds to the built-ins, or replaces or disables one by its id."""
+        from console.engine.rules.builtin import BUILTIN_RULES, RENAMED  # rules import us
+
         data = self.table(raw, where)
-        self.no_unknown(data, where, {"name", "pattern", "severity"})
-        pattern = self.string(data, "pattern", where)
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise self.fail(f"{where}.pattern", f"expected a valid regular expression: {exc}")\
-                from None
+        self.no_unknown(data, where, {"name", "pattern", "severity", "disabled"})
+        name = self.string(data, "name", where)
+        builtin = {r.name: r.severity.label for r in BUILTIN_RULES}
+        disabled = self.boolean(data, "disabled", where, False)
+        if name not in builtin and (disabled or "pattern" not in data):
+            renamed = f" (it is now {RENAMED[name]!r})" if name in RENAMED else ""
+            if disabled:
+                raise self.fail(f"{where}.disabled", f"no built-in rule is named {name!r}"
+                                f"{renamed}; built-ins: {', '.join(builtin)}")
+            raise self.fail(f"{where}.pattern", "required key is missing (expected a string; "
+                            f"only a built-in rule's id may omit it){renamed}")
+        if disabled:
+            extra = sorted({"pattern", "severity"} & data.keys())
+            if extra:
+                raise self.fail(f"{where}.{extra[0]}",
+                                "a disabled rule takes no pattern or severity")
+            return LogRuleConfig(name=name, pattern=None, disabled=True)
+        pattern = self.string(data, "pattern", where, None)
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.fail(f"{where}.pattern",
+                                f"expected a valid regular expression: {exc}") from None
         return LogRuleConfig(
-            name=self.string(data, "name", where),
+            name=name,
             pattern=pattern,
-            severity=self.choice(data, "severity", where, SEVERITIES, "warning"),
+            severity=self.choice(data, "severity", where, SEVERITIES,
+                                 builtin.get(name, "warning")),
         )
 
     def migrate(self, raw: Any, where: str) -> MigrateAction | None:

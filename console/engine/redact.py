@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REDACTED", "TRIGGERS", "redact", "redact_line"]
+__all__ = ["PREFILTER", "REDACTED", "TRIGGERS", "redact", "redact_line"]
 
 REDACTED = "[redacted]"
 
@@ -68,6 +68,31 @@ _X_HEADER = re.compile(r"(?i)\b(x-[a-z0-9-]*(?:token|key|secret)\s*:\s*)(\S+)")
 # fails both at C speed, so the common auth line costs no Python-level key walk.
 _ASSIGNED_HINT = re.compile(r"(?:pass|pwd|secret|token|key|credential|cookie)[\w.-]{0,64}\s*=")
 _COLON_HINT = re.compile(_COLON_KEY + r"\s*:\s+[^\s,;]")
+
+
+# Hyperscan expressions over the lowered line: for an ASCII line, every substitution in
+# ``redact_line`` that can change it needs one of these to match the lowered line. Each is a
+# necessary condition of the pattern beside it, read off that pattern: the key or marker it
+# starts with, then the separator it needs, with bounds dropped and classes widened (only
+# ever looser). On ASCII text ``(?i)`` is plain ASCII case folding, and ``\s`` is
+# ``_WS``. A line none of them matches is left exactly as it was by every substitution, so
+# ``redact_line`` need not run: the stress flood's ``Login failed: invalid password for``
+# has a trigger ("pass") and no secret. Non-ASCII lines do not use this (see LineRewrite).
+_WS = r"[\t\x0b\x0c\r\x1c-\x1f ]"
+_NOT_WS = r"[^\t\n\x0b\x0c\r\x1c-\x1f ]"
+PREFILTER: tuple[str, ...] = (
+    r"eyj[a-z0-9_-]{4}",  # _JWT: eyJ + 4 of [A-Za-z0-9_-]
+    r"bearer" + _WS,  # _BEARER: bearer, whitespace
+    r"basic" + _WS,  # _BASIC: basic, whitespace
+    r"://[^\n:/@]*:[^\n@/]*@",  # _URL_CREDENTIALS: scheme://user:secret@
+    # _QUOTED_KEY: a quote, a key inside the quoted name, a quote, optional space, a colon
+    r"[\"'][^\"'\n]*" + _KEY + r"[^\"'\n]*[\"']" + _WS + r"*:",
+    _KEY + r"[a-z0-9_.-]*" + _WS + r"*=",  # _ASSIGNED: key, name characters, =
+    _COLON_KEY + _WS + r"*:" + _WS + r"+" + _NOT_WS,  # _COLON: key, colon, space, value
+    r"authorization" + _WS + r"*:",  # _AUTH_HEADER
+    r"cookie" + _WS + r"*:",  # _COOKIE_HEADER
+    r"x-[a-z0-9-]*(?:token|key|secret)" + _WS + r"*:",  # _X_HEADER
+)
 
 
 def redact_line(line: str, lowered: str | None = None) -> str:

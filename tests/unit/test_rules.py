@@ -13,14 +13,13 @@ from console.engine import rules as rules_mod
 from console.engine.rules import (
     BUILTIN_RULES,
     LineRewrite,
-    LiteralScanner,
     Rule,
     RuleError,
     RuleSet,
     literal_masks,
     required_literals,
-    scan_literals,
 )
+from console.engine.rules.scanner import Scanner, literal_expression
 from console.models import Severity
 
 # (line, rule) - phrasings from shared/incidents/*, the lab backend and nginx.
@@ -29,10 +28,10 @@ INCIDENT_LINES = [
      "admin@example.com", "failed_login"),
     ("[AUTH] Login failed: User not found - ghost@example.com", "failed_login"),
     ("[AUTH] Login failed: Password mismatch for a@b.c. Hash length: 60", "failed_login"),
-    ("Password mismatch for a@b.c", "password_mismatch"),
-    ("user not found: x@y", "user_not_found"),
-    ("Invalid user admin from 203.0.113.9 port 22", "user_not_found"),
-    ("Failed password for root from 203.0.113.9 port 22 ssh2", "failed_login"),
+    ("Password mismatch for a@b.c", "failed_login"),
+    ("user not found: x@y", "failed_login"),
+    ("Invalid user admin from 203.0.113.9 port 22", "ssh_auth_failed"),
+    ("Failed password for root from 203.0.113.9 port 22 ssh2", "ssh_auth_failed"),
     ("All 3 login attempts failed", "failed_login"),
     ("[AUTH] JWT expired: Signature has expired", "jwt_expired"),
     ("[AUTH] JWT expired (sub=1, expired 5s ago)", "jwt_expired"),
@@ -55,15 +54,15 @@ INCIDENT_LINES = [
     ("2024/12/05 03:35:00 [error] 29#29: *1 connect() failed (111: Connection refused) "
      "while connecting to upstream, client: 1.2.3.4", "upstream_error"),
     ("[error] 7#7: *3 no live upstreams while connecting to upstream", "upstream_error"),
-    ("RuntimeError: JWT_SECRET not configured", "missing_secret"),
+    ("RuntimeError: JWT_SECRET not configured", "secret_missing"),
     ("RuntimeError: CRITICAL: ADMIN_PRIVATE_KEY not configured. JWT tokens cannot be "
-     "created", "missing_secret"),
-    ('raise RuntimeError("ADMIN_PRIVATE_KEY required")', "missing_secret"),
-    ("STARTUP FAILED: CRITICAL: Production startup BLOCKED", "missing_secret"),
+     "created", "secret_missing"),
+    ('raise RuntimeError("ADMIN_PRIVATE_KEY required")', "secret_missing"),
+    ("STARTUP FAILED: CRITICAL: Production startup BLOCKED", "secret_missing"),
     ("[CONFIG] SERVICE_SECRET is not set; internal service calls will be rejected",
-     "missing_secret"),
-    ("KeyError: 'JWT_SECRET'", "missing_secret"),
-    ("Missing OAuth credential: GOOGLE_OAUTH_CLIENT_ID", "missing_secret"),
+     "secret_missing"),
+    ("KeyError: 'JWT_SECRET'", "secret_missing"),
+    ("Missing OAuth credential: GOOGLE_OAUTH_CLIENT_ID", "secret_missing"),
     ("Authentication service communication failed: Connection refused",
      "auth_service_refused"),
     ("Auth service connectivity test failed", "auth_service_refused"),
@@ -121,24 +120,28 @@ def test_case_does_not_matter_for_builtins(ruleset: RuleSet) -> None:
 def test_earliest_phrase_wins_then_rule_order(ruleset: RuleSet) -> None:
     line = "[AUTH] Login failed: Password mismatch"
     assert ruleset.match(line).name == "failed_login"  # type: ignore[union-attr]
-    assert ruleset.match("Password mismatch, login failed").name == "password_mismatch"  # type: ignore[union-attr]
+    assert ruleset.match("JWT expired, login failed").name == "jwt_expired"  # type: ignore[union-attr]
+    assert ruleset.match("Login failed: JWT expired").name == "failed_login"  # type: ignore[union-attr]
 
 
 def test_config_rules_are_added_and_win_ties() -> None:
     logs = LogsConfig(rules=(
         LogRuleConfig("rate limited", "429 Too Many Requests", "error"),
         LogRuleConfig("deploy", r"^DEPLOY \d+", "info"),
-        LogRuleConfig("digits", r"\d{5}!", "critical"),  # no usable literal: every line
+        LogRuleConfig("digits", r"\d{5}!", "critical"),  # no literal: Hyperscan has it whole
+        LogRuleConfig("echo", r"(\w)\1\1!", "info"),  # a back-reference, no literal: re
     ))
     rs = RuleSet.from_config(logs)
     assert rs.match("429 Too Many Requests").name == "rate limited"  # type: ignore[union-attr]
     assert rs.match("429 too many requests").name == "rate_limited"  # type: ignore[union-attr]
     assert rs.match("DEPLOY 42 done").severity is Severity.INFO  # type: ignore[union-attr]
     assert rs.match("x DEPLOY 42") is None
-    assert [r.name for r in rs.unfiltered] == ["digits"]
-    lines = ["nothing", "12345! boom", "JWT expired", "DEPLOY 7"]
+    assert [r.name for r in rs.unfiltered] == ["echo"]
+    assert [r.name for r, _ in rs.fallbacks] == ["echo"]
+    assert "'echo' is matched with Python's re" in rs.notes[0] and "back-reference" in rs.notes[0]
+    lines = ["nothing", "12345! boom", "JWT expired", "DEPLOY 7", "zzz! x", "aaa! 99999!"]
     got = [(i, r.name) for i, r in rs.classify("\n".join(lines))]
-    assert got == [(1, "digits"), (2, "jwt_expired"), (3, "deploy")]
+    assert got == [(1, "digits"), (2, "jwt_expired"), (3, "deploy"), (4, "echo"), (5, "echo")]
 
 
 @pytest.mark.parametrize("pattern", ["(", "a*", "x?|y?"])
@@ -166,10 +169,25 @@ def test_one_scan_gives_each_line_its_candidate_rules() -> None:
                            frozenset({"upstream x"}), None])
     assert masks == {"invalid password": 0b011, "wrong password": 0b001,
                      "password mismatch": 0b010, "upstream x": 0b100}
+    # rules Hyperscan cannot take (a look-ahead, a back-reference): re, behind their literals
+    rs = RuleSet([Rule("a", Severity.INFO, r"(?:wrong|invalid) password(?!s)"),
+                  Rule("b", Severity.INFO, r"(?:password mismatch|invalid password)(?!s)"),
+                  Rule("c", Severity.INFO, r"upstream x(?!s)"),
+                  Rule("d", Severity.INFO, r"(\d)\1")])
+    assert rs.literals == masks
     block = ("a wrong password\nquiet line\ncaf\u00e9 \u2603 upstream x, password mismatch\n"
              "invalid password")
-    hits = scan_literals(block, LiteralScanner(masks))
+    data = block.encode()
+    _, hits, _ = rs._read_scan(data, rs._low.scan(data))
     assert hits == {0: 0b001, 2: 0b110, 3: 0b011}  # line indexes, past non-ASCII text
+    assert [(i, r.name) for i, r in rs.classify(block)] == [(0, "a"), (2, "c"), (3, "a")]
+
+
+def test_a_literal_scan_reports_every_occurrence_by_line() -> None:
+    scanner = Scanner([literal_expression("x.y"), literal_expression("\u00e9")], [0, 0])
+    data = "x.y\nxzy \u00e9\n\u00e9x.y".encode()
+    assert [(end, id_) for end, id_, _ in scanner.scan(data)] == [(3, 0), (10, 1), (13, 1),
+                                                                   (16, 0)]
 
 
 def _reference(rs: RuleSet, line: str) -> str | None:
@@ -198,7 +216,6 @@ def test_block_classification_equals_rule_by_rule(lines: list[str]) -> None:
 
 
 def test_one_pass_only_candidate_lines_are_searched(monkeypatch: pytest.MonkeyPatch) -> None:
-    rs = RuleSet.default()
     calls: list[int] = []
     original = RuleSet._best
 
@@ -208,12 +225,17 @@ def test_one_pass_only_candidate_lines_are_searched(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(RuleSet, "_best", counting)
     benign = [f"INFO GET /api/v1/items?page={i} 200 OK" for i in range(1000)]
-    assert rs.classify("\n".join(benign)) == []
-    assert calls == []  # no regex ran on any of them
     mixed = benign[:10] + ["[AUTH] JWT expired"] + benign[10:20]
+    rs = RuleSet.default()  # every built-in rule is in Hyperscan: no Python regex at all
+    assert rs.classify("\n".join(benign)) == []
     found = rs.classify("\n".join(mixed))
     assert [(i, r.name) for i, r in found] == [(10, "jwt_expired")]
-    assert len(calls) == 1 and calls[0] <= 3  # one line, only the rules its literals announce
+    assert calls == []
+    # a config rule left to re runs only on the lines holding its literal ("jwt ")
+    rs = RuleSet.from_config(LogsConfig(rules=(LogRuleConfig("echo", r"(jwt) \1", "info"),)))
+    found = rs.classify("\n".join([*mixed, "[AUTH] jwt jwt"]))
+    assert [(i, r.name) for i, r in found] == [(10, "jwt_expired"), (21, "echo")]
+    assert calls == [1, 1]  # two lines, only the one rule their literals announce
 
 
 def test_rewrite_runs_on_triggered_lines_before_matching() -> None:

@@ -46,7 +46,7 @@ from console.engine.logs.source import (
     SourceRegistry,
 )
 from console.engine.logs.store import LogStore
-from console.engine.redact import TRIGGERS, redact_line
+from console.engine.redact import PREFILTER, TRIGGERS, redact_line
 from console.engine.rules import LineRewrite, RuleError, RuleSet
 from console.engine.shared import REFRESH_CONNECT_TIMEOUT
 from console.models import LogLine, utcnow
@@ -99,7 +99,7 @@ class LogService:
         self._running = False
 
     def _rules_for(self, server: ServerConfig) -> RuleSet:
-        rewrite = LineRewrite(TRIGGERS, redact_line)
+        rewrite = LineRewrite(TRIGGERS, redact_line, PREFILTER)
         try:
             return RuleSet.from_config(server.logs, rewrite=rewrite)
         except RuleError as exc:

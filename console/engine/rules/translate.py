@@ -1,0 +1,255 @@
+"""A Python regular expression rewritten for Hyperscan, with exactly ``re``'s meaning on one line.
+
+Hyperscan reads PCRE syntax, and PCRE and Python disagree in places that would silently
+change what a rule matches (``{,3}`` is a repeat in Python and a literal in PCRE; ``\\d`` is
+any Unicode digit in Python and ASCII in Hyperscan; ``(?i)s`` also matches ``ſ`` in Python).
+So the pattern is not passed through as text: it is parsed by ``re``'s own parser and the
+tree is written out again with nothing left to interpretation - every character as
+``\\x{..}``, every class as explicit code-point ranges, ``\\d``/``\\s``/``\\w`` as the sets
+Python itself uses (computed from ``re`` on first use), case-insensitive letters as their
+Python equivalence classes (``k`` = ``[kK\\x{212a}]``). The database is compiled in UTF-8
+mode, so a class or a bounded gap counts characters, as ``re`` does.
+
+What is refused (``Unsupported``, and the rule is matched with ``re`` instead): constructs
+Hyperscan has no equivalent for (look-arounds, back-references, conditionals, atomic groups
+and possessive quantifiers), ``\\b``/``\\B`` with Unicode word characters (``(?a)`` makes
+them ASCII, which Hyperscan has), a newline in the pattern (no line contains one), and
+non-ASCII cased letters under ``(?i)``.
+
+Lines never contain a newline and a block is scanned whole, so every class written here
+excludes ``\\n``: no match can run from one line into the next.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from re import _constants as sre_c  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import cast
+
+__all__ = ["Unsupported", "to_hyperscan"]
+
+_MAX = 0x10FFFF
+_SURROGATES = (0xD800, 0xDFFF)
+_NEWLINE = 0x0A
+Ranges = list[tuple[int, int]]
+
+# ASCII letters that Python's case-insensitive matching equates with a non-ASCII character
+# (found by matching every code point; tests/unit/test_rules.py checks the table).
+CASE_EXTRAS: dict[str, tuple[int, ...]] = {"i": (0x130, 0x131), "k": (0x212A,), "s": (0x17F,)}
+
+
+class Unsupported(ValueError):
+    """The pattern has a construct Hyperscan cannot match with ``re``'s exact meaning."""
+
+
+def to_hyperscan(pattern: str) -> str:
+    """``pattern`` (Python syntax) as a Hyperscan expression with the same matches on a line.
+
+    Compile the result with ``HS_FLAG_UTF8 | HS_FLAG_MULTILINE`` (``^``/``$`` at each line).
+    """
+    try:
+        tree = sre_parse.parse(pattern)
+    except re.error as exc:
+        raise Unsupported(f"invalid regular expression: {exc}") from None
+    return _Writer(tree.state.flags).seq(list(tree))
+
+
+class _Writer:
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+
+    @property
+    def ignorecase(self) -> bool:
+        return bool(self.flags & re.IGNORECASE)
+
+    @property
+    def ascii(self) -> bool:
+        return bool(self.flags & re.ASCII)
+
+    def seq(self, items: Iterable[tuple[object, object]]) -> str:
+        return "".join(self.item(op, av) for op, av in items)
+
+    def item(self, op: object, av: object) -> str:  # noqa: PLR0911 - one case per opcode
+        if op is sre_c.LITERAL:
+            return _emit_class(self.char_set(av), single=True)  # type: ignore[arg-type]
+        if op is sre_c.NOT_LITERAL:
+            return _emit_class(_complement(self.fold([(av, av)])))  # type: ignore[list-item]
+        if op is sre_c.ANY:
+            return _emit_class(_complement([(_NEWLINE, _NEWLINE)]))
+        if op is sre_c.IN:
+            return _emit_class(self.in_set(av))  # type: ignore[arg-type]
+        if op is sre_c.BRANCH:
+            return "(?:" + "|".join(self.seq(alt) for alt in av[1]) + ")"  # type: ignore[index]
+        if op is sre_c.SUBPATTERN:
+            return self.group(av)  # type: ignore[arg-type]
+        if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
+            low, high, inner = cast(tuple[int, int, list[tuple[object, object]]], av)
+            upper = "" if high == sre_c.MAXREPEAT else str(high)
+            bounds = f"{{{low}}}" if str(low) == upper else f"{{{low},{upper}}}"
+            return f"(?:{self.seq(inner)}){bounds}"
+        if op is sre_c.AT:
+            return self.at(av)
+        raise Unsupported(_UNSUPPORTED.get(str(op), f"{str(op).lower()} is not supported"))
+
+    def group(self, av: tuple[object, int, int, Sequence[tuple[object, object]]]) -> str:
+        _, add, remove, inner = av
+        saved = self.flags
+        self.flags = (self.flags | add) & ~remove
+        try:
+            return f"(?:{self.seq(inner)})"
+        finally:
+            self.flags = saved
+
+    def at(self, where: object) -> str:
+        if where in (sre_c.AT_BEGINNING, sre_c.AT_BEGINNING_STRING):
+            return "^"
+        if where in (sre_c.AT_END, sre_c.AT_END_STRING):
+            return "$"
+        if where in (sre_c.AT_BOUNDARY, sre_c.AT_NON_BOUNDARY) and self.ascii:
+            return r"\b" if where is sre_c.AT_BOUNDARY else r"\B"
+        if where in (sre_c.AT_BOUNDARY, sre_c.AT_NON_BOUNDARY):
+            raise Unsupported(r"\b or \B with Unicode word characters (write (?a) for ASCII)")
+        raise Unsupported(f"{str(where).lower()} is not supported")
+
+    def char_set(self, code: int) -> Ranges:
+        if code == _NEWLINE:
+            raise Unsupported("a newline, which no line contains")
+        return self.fold([(code, code)])
+
+    def in_set(self, items: Sequence[tuple[object, object]]) -> Ranges:
+        negate = bool(items) and items[0][0] is sre_c.NEGATE
+        ranges: Ranges = []
+        for op, av in items[1:] if negate else items:
+            if op is sre_c.LITERAL:
+                ranges.append((av, av))  # type: ignore[arg-type]
+            elif op is sre_c.RANGE:
+                ranges.append(av)  # type: ignore[arg-type]
+            elif op is sre_c.CATEGORY:
+                ranges.extend(_category(str(av), self.ascii))
+            else:
+                raise Unsupported(f"{str(op).lower()} in a character class is not supported")
+        folded = self.fold(_merge(ranges))
+        result = _complement(folded) if negate else folded
+        return _subtract(result, (_NEWLINE, _NEWLINE))
+
+    def fold(self, ranges: Ranges) -> Ranges:
+        """Under ``(?i)``: ASCII letters with every character ``re`` equates them with."""
+        if not self.ignorecase:
+            return _merge(ranges)
+        out = list(ranges)
+        for low, high in ranges:
+            for code in range(max(low, 0x41), min(high, 0x7A) + 1):
+                ch = chr(code)
+                if ch.isalpha():
+                    out += [(ord(c), ord(c)) for c in (ch.lower(), ch.upper())]
+                    out += [(x, x) for x in CASE_EXTRAS.get(ch.lower(), ())]
+            if high >= 0x80 and _has_cased(max(low, 0x80), high):
+                raise Unsupported("a non-ASCII cased letter under (?i)")
+        return _merge(out)
+
+
+_UNSUPPORTED = {
+    "ASSERT": "a look-ahead or look-behind",
+    "ASSERT_NOT": "a negative look-ahead or look-behind",
+    "GROUPREF": "a back-reference",
+    "GROUPREF_EXISTS": "a conditional group",
+    "ATOMIC_GROUP": "an atomic group",
+    "POSSESSIVE_REPEAT": "a possessive quantifier",
+}
+
+
+def _has_cased(low: int, high: int) -> bool:
+    if high - low > 0x30000:
+        return True
+    return any(chr(c).lower() != chr(c) or chr(c).upper() != chr(c)
+               for c in range(low, high + 1) if not _SURROGATES[0] <= c <= _SURROGATES[1])
+
+
+def _merge(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    out: Ranges = []
+    for low, high in sorted(ranges):
+        if out and low <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return out
+
+
+def _complement(ranges: Ranges) -> Ranges:
+    out: Ranges = []
+    at = 0
+    for low, high in _merge(ranges):
+        if low > at:
+            out.append((at, low - 1))
+        at = high + 1
+    if at <= _MAX:
+        out.append((at, _MAX))
+    return _subtract(out, (_NEWLINE, _NEWLINE))
+
+
+def _subtract(ranges: Ranges, gap: tuple[int, int]) -> Ranges:
+    out: Ranges = []
+    for low, high in ranges:
+        if high < gap[0] or low > gap[1]:
+            out.append((low, high))
+            continue
+        if low < gap[0]:
+            out.append((low, gap[0] - 1))
+        if high > gap[1]:
+            out.append((gap[1] + 1, high))
+    return out
+
+
+def _emit_class(ranges: Ranges, single: bool = False) -> str:
+    """Code-point ranges as a Hyperscan class (no surrogates: UTF-8 has none)."""
+    ranges = _subtract(ranges, _SURROGATES)
+    if not ranges:
+        raise Unsupported("a character class that matches no character")
+    if single and len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+        return _char(ranges[0][0])
+    body = "".join(_char(lo) if lo == hi else f"{_char(lo)}-{_char(hi)}" for lo, hi in ranges)
+    return f"[{body}]"
+
+
+def _char(code: int) -> str:
+    ch = chr(code)
+    if ch.isascii() and ch.isalnum():
+        return ch
+    return f"\\x{{{code:x}}}"
+
+
+@functools.lru_cache(maxsize=16)
+def _category_cached(name: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
+    """The code points ``re`` puts in ``\\d``, ``\\s``, ``\\w`` (or their complements),
+    computed from ``re`` itself so that no table can drift from it."""
+    positive = {"CATEGORY_DIGIT": r"\d", "CATEGORY_SPACE": r"\s", "CATEGORY_WORD": r"\w",
+                "CATEGORY_NOT_DIGIT": r"\d", "CATEGORY_NOT_SPACE": r"\s",
+                "CATEGORY_NOT_WORD": r"\w"}.get(name)
+    if positive is None:
+        raise Unsupported(f"{name.lower()} is not supported")
+    flags = re.ASCII if ascii_only else 0
+    text = _all_characters()
+    ranges = _merge((m.start(), m.end() - 1) for m in re.finditer(positive + "+", text, flags))
+    ranges = [(_code_at(lo), _code_at(hi)) for lo, hi in ranges]
+    if "NOT" in name:
+        ranges = _complement(_merge(ranges))
+    return tuple(_subtract(_merge(ranges), (_NEWLINE, _NEWLINE)))
+
+
+def _category(name: str, ascii_only: bool) -> Ranges:
+    return list(_category_cached(name, ascii_only))
+
+
+@functools.lru_cache(maxsize=1)
+def _all_characters() -> str:
+    """Every code point but the surrogates, in order (1.1 M characters, built once)."""
+    return "".join(map(chr, range(_SURROGATES[0]))) + "".join(
+        map(chr, range(_SURROGATES[1] + 1, _MAX + 1)))
+
+
+def _code_at(index: int) -> int:
+    """The code point at ``index`` of ``_all_characters()`` (surrogates skipped)."""
+    return index if index < _SURROGATES[0] else index + (_SURROGATES[1] - _SURROGATES[0] + 1)
