@@ -17,7 +17,7 @@ __all__ = ["BUILTIN_IDS", "BUILTIN_RULES", "RENAMED"]
 
 # a word's edge, for a phrase that must not run on into a longer word (written without
 # \b, whose Unicode meaning Hyperscan does not share)
-_END = r"(?:[^a-z0-9_]|$)"
+_END = r"(?:[^a-z0-9_][^\n]*$|$)"
 _START = r"(?:^|[^a-z0-9_])"
 # gaps between two phrases: a short one of printable ASCII (Hyperscan's start-of-match mode
 # cannot hold a long bounded gap of any character), or the rest of the line
@@ -43,7 +43,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         _SECRET_WORD + r"[a-z0-9_]* (?:is |was )?(?:not configured|not set|not defined|"
         r"undefined)" + _END,
         _SECRET_WORD + r"[a-z0-9_]* (?:is )?(?:missing|required)" + _END,
-        r"runtimeerror:(?:" + _ANY + r"[^a-z0-9_])?(?:not configured|required|missing)" + _END,
+        r"runtimeerror:(?:not configured|required|missing)" + _END,
+        r"runtimeerror:" + _ANY + r"[^a-z0-9_](?:not configured|required|missing)" + _END,
         r"keyerror: '[a-z0-9_]*(?:secret|key|token|password|_url)",
         r"startup (?:blocked|failed|aborted)",
         r"missing (?:required )?(?:secrets?|environment variables?|env vars?|"

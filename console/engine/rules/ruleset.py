@@ -1,11 +1,18 @@
 """``RuleSet``: rules compiled once into Hyperscan; ``classify`` labels a block in one scan.
 
-One scan of the lowered block finds, for every line, every built-in rule's leftmost match
-(start-of-match mode), the required literals of the config rules matched with ``re``, and
+One scan of the lowered block reports, for every line, each built-in rule that matches it
+(once per rule and line: every match runs on to the end of its line, see
+``translate.to_hyperscan``), the required literals of the config rules left to ``re``, and
 the lines the rewrite (redaction) may change. A second scan, of the block as written, runs
-the config rules Hyperscan can take exactly (config patterns are case-sensitive, like
-``grep -E``). Python then only picks each line's earliest rule and runs ``re`` for the
-config rules Hyperscan cannot compile, on the lines holding one of their literals.
+the config rules Hyperscan takes exactly (config patterns are case-sensitive, like
+``grep -E``). A line that one rule matches is labelled with it, with no Python-level
+regex; only when several rules match one line does ``re`` say which starts first.
+
+Why not Hyperscan's start-of-match mode, which gives the start directly: measured on the
+stress flood (every line ``Login failed: invalid password for ...``), it reports every
+alternative that matches (two a line, each a Python callback), cannot compile the rules'
+bounded gaps ("Pattern is too large"), and costs the scan itself a third more. Lines with
+two rules are rare; those pay one ``re`` search per rule instead.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from console.engine.rules.literals import literal_masks, required_literals
 from console.engine.rules.model import LineRewrite, Rule, RuleError
 from console.engine.rules.scanner import (
     MULTILINE,
-    SOM,
     UTF8,
     ScanError,
     Scanner,
@@ -37,7 +43,8 @@ __all__ = ["RuleSet"]
 
 log = logging.getLogger(__name__)
 
-_RULE_FLAGS = UTF8 | MULTILINE | SOM
+_CONFIG_FLAGS = UTF8 | MULTILINE  # config rules: any pattern, character semantics
+_BUILTIN_FLAGS = MULTILINE  # built-ins: ASCII byte patterns (translate.to_hyperscan)
 Found = tuple[int, int]  # (start, rule index): the lower labels the line
 
 
@@ -48,8 +55,8 @@ class RuleSet:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.rewrite = rewrite
         self._compiled = [_compile(rule) for rule in self.rules]
-        lowered: list[tuple[int, bytes]] = []  # (rule index, expression), lowered text
-        written: list[tuple[int, bytes]] = []  # config rules, the text as written
+        lowered: list[tuple[int, bytes]] = []  # (rule index, expression): built-ins
+        written: list[tuple[int, bytes]] = []  # config rules, on the text as written
         fallback: list[tuple[int, str]] = []  # (rule index, why Hyperscan cannot)
         for index, rule in enumerate(self.rules):
             expression, reason = _hyperscan_form(rule)
@@ -80,16 +87,15 @@ class RuleSet:
                      else [literal_expression(t) for t in rewrite.triggers] if rewrite else [])
         expressions = ([e for _, e in lowered] + [literal_expression(lit) for lit in self.literals]
                        + prefilter)
-        flags = ([_RULE_FLAGS] * len(lowered) + [0] * (len(self.literals) + len(prefilter)))
+        flags = [_BUILTIN_FLAGS] * len(lowered) + [0] * (len(self.literals) + len(prefilter))
         self._low_rules = [i for i, _ in lowered]  # expression id -> rule index
         self._literal_end = len(lowered) + len(self.literals)
         self._literal_bits = list(self.literals.values())
-        self._low = _scanner(expressions, flags)
-        self._high = (_scanner([e for _, e in written], [_RULE_FLAGS] * len(written))
+        self._low = _scanner(expressions, flags) if expressions else None
+        self._high = (_scanner([e for _, e in written], [_CONFIG_FLAGS] * len(written))
                       if written else None)
         self._high_rules = [i for i, _ in written]
-        # built-in rules only: the lowered scan's byte offsets decide alone
-        self._simple = self._high is None and not self._re_rules
+        self._simple = self._high is None and not self._re_rules  # built-in rules only
 
     @classmethod
     def default(cls, rewrite: LineRewrite | None = None) -> RuleSet:
@@ -163,45 +169,97 @@ class RuleSet:
     def _classify(self, block: str, lines: Sequence[str], lowered: str,
                   rewrite: bool) -> list[tuple[int, Rule]]:
         data = encode(lowered)
-        best, candidates, flagged = self._read_scan(data, self._low.scan(data))
+        matches = self._low.scan(data) if self._low is not None else []
+        first, several, candidates, flagged = self._read_scan(data, matches)
         changed = self._rewrite(block, lines, flagged) if rewrite else {}
-        if self._simple:
-            found = {i: self.rules[best[i][1]] for i in best}
-        else:
-            found = self._resolve(block, lines, data, best, candidates)
+        rules = self.rules
+        if self._simple and not changed and not several:  # the flood's path
+            return [(i, rules[r]) for i, r in first.items()]
+        if self._high is not None:
+            self._add_written(block, first, several)
+        found = {i: rules[r] for i, r in first.items()}
+        for i, indexes in several.items():
+            found[i] = rules[self._earliest(indexes, lines[i])]
+        if self._re_rules:
+            self._add_fallbacks(lines, candidates, first, several, found)
         for index, line in changed.items():  # a rewritten line is labelled as rewritten
             rule = self.match(line)
             if rule is None:
                 found.pop(index, None)
             else:
                 found[index] = rule
-        return sorted(found.items(), key=lambda item: item[0])
+        return sorted(found.items(), key=_first)
 
-    def _read_scan(self, data: bytes, matches: list[tuple[int, int, int]]
-                   ) -> tuple[dict[int, Found], dict[int, int], list[int]]:
-        """Per line: the leftmost rule match (byte offset, rule index), the ``re`` rules
-        whose literals occur, and whether the rewrite may apply."""
-        best: dict[int, Found] = {}
+    def _read_scan(self, data: bytes, matches: list[tuple[int, int]]
+                   ) -> tuple[dict[int, int], dict[int, list[int]], dict[int, int], list[int]]:
+        """Per line: the first rule reported (rule index), all of them when there are
+        several, the ``re`` rules whose literals occur, and whether the rewrite may apply.
+        ``first`` is filled in line order (matches come by end offset)."""
+        first: dict[int, int] = {}
+        several: dict[int, list[int]] = {}
         candidates: dict[int, int] = {}
         flagged: list[int] = []
         rules, literal_bits = self._low_rules, self._literal_bits
         n_rules, literal_end = len(rules), self._literal_end
-        count = data.count
+        count, setdefault = data.count, first.setdefault
         line = position = 0
-        for end, id_, start in matches:
+        for end, id_ in matches:
             if end != position:
                 line += count(b"\n", position, end)
                 position = end
             if id_ < n_rules:
-                key = (start, rules[id_])
-                old = best.get(line)
-                if old is None or key < old:
-                    best[line] = key
+                rule = rules[id_]
+                if setdefault(line, rule) != rule:
+                    _add_once(several.setdefault(line, [first[line]]), rule)
             elif id_ < literal_end:
                 candidates[line] = candidates.get(line, 0) | literal_bits[id_ - n_rules]
             else:
                 flagged.append(line)
-        return best, candidates, flagged
+        return first, several, candidates, flagged
+
+    def _add_written(self, block: str, first: dict[int, int],
+                     several: dict[int, list[int]]) -> None:
+        """The config rules Hyperscan runs on the text as written, into ``first`` and
+        ``several`` (``first`` is then no longer in line order)."""
+        assert self._high is not None
+        data = encode(block)
+        line = position = 0
+        for end, id_ in self._high.scan(data):
+            if end != position:
+                line += data.count(b"\n", position, end)
+                position = end
+            rule = self._high_rules[id_]
+            if first.setdefault(line, rule) != rule:
+                _add_once(several.setdefault(line, [first[line]]), rule)
+
+    def _add_fallbacks(self, lines: Sequence[str], candidates: dict[int, int],
+                       first: dict[int, int], several: dict[int, list[int]],
+                       found: dict[int, Rule]) -> None:
+        """The config rules left to ``re``, on the lines holding one of their literals (every
+        line, for a rule with none), against what Hyperscan found on the same line."""
+        masks = dict(candidates)
+        if self._loose_mask:
+            masks = {i: masks.get(i, 0) | self._loose_mask for i in range(len(lines))}
+        for i, mask in masks.items():
+            got = self._best(mask, lines[i], lines[i].lower())
+            if got is None:
+                continue
+            if i in first:
+                got = min(got, self._earliest_found(several.get(i, [first[i]]), lines[i]))
+            found[i] = self.rules[got[1]]
+
+    def _earliest(self, indexes: list[int], line: str) -> int:
+        """Of several rules matching a line, the one that starts first (ties: listed first)."""
+        return self._earliest_found(indexes, line)[1]
+
+    def _earliest_found(self, indexes: list[int], line: str) -> Found:
+        return min((self._start(i, line), i) for i in indexes)
+
+    def _start(self, index: int, line: str) -> int:
+        """Where rule ``index`` first matches ``line`` (Hyperscan said it does)."""
+        text = line.lower() if self.rules[index].lowercase else line
+        m = self._compiled[index].search(text)
+        return m.start() if m is not None else len(text)
 
     def _rewrite(self, block: str, lines: Sequence[str], flagged: list[int]) -> dict[int, str]:
         """Apply the rewrite to the lines that may need it; the lines it changed."""
@@ -222,45 +280,6 @@ class RuleSet:
                 lines[index] = changed[index] = new  # type: ignore[index]
         return changed
 
-    def _resolve(self, block: str, lines: Sequence[str], data: bytes,
-                 best: dict[int, Found], candidates: dict[int, int]) -> dict[int, Rule]:
-        """Each line's earliest rule when config rules are in play: positions become
-        characters from the line's start, so Hyperscan's and ``re``'s compare."""
-        per_line: dict[int, Found] = {i: (_chars(data, s, lines[i]), r) for i, (s, r) in
-                                      best.items()}
-        if self._high is not None:
-            written = encode(block)
-            matches = [(end, self._high_rules[id_], start)
-                       for end, id_, start in self._high.scan(written)]
-            high, _, _ = self._read_high(written, matches)
-            for i, (start, rule) in high.items():
-                key = (_chars(written, start, lines[i]), rule)
-                if i not in per_line or key < per_line[i]:
-                    per_line[i] = key
-        if self._re_rules:
-            masks = dict(candidates)
-            if self._loose_mask:
-                masks = {i: masks.get(i, 0) | self._loose_mask for i in range(len(lines))}
-            for i, mask in masks.items():
-                got = self._best(mask, lines[i], lines[i].lower())
-                if got is not None and (i not in per_line or got < per_line[i]):
-                    per_line[i] = got
-        return {i: self.rules[rule] for i, (_, rule) in per_line.items()}
-
-    def _read_high(self, data: bytes, matches: list[tuple[int, int, int]]
-                   ) -> tuple[dict[int, Found], dict[int, int], list[int]]:
-        """``_read_scan`` for the scan of the text as written (rule indexes given)."""
-        best: dict[int, Found] = {}
-        line = position = 0
-        for end, rule, start in matches:
-            if end != position:
-                line += data.count(b"\n", position, end)
-                position = end
-            key = (start, rule)
-            if line not in best or key < best[line]:
-                best[line] = key
-        return best, {}, []
-
     def _best(self, mask: int, line: str, low_line: str) -> Found | None:
         """Earliest ``re`` match among the fallback rules in ``mask`` (char offset, rule
         index); ties go to the rule listed first."""
@@ -280,12 +299,13 @@ class RuleSet:
         return plan
 
 
-def _chars(data: bytes, start: int, line: str) -> int:
-    """A byte offset in ``data`` as characters from the start of its line."""
-    line_start = data.rfind(b"\n", 0, start) + 1
-    if line.isascii():
-        return start - line_start
-    return len(data[line_start:start].decode("utf-8", "replace"))
+def _first(item: tuple[int, Rule]) -> int:
+    return item[0]
+
+
+def _add_once(items: list[int], item: int) -> None:
+    if item not in items:
+        items.append(item)
 
 
 def _scanner(expressions: list[bytes], flags: list[int]) -> Scanner:
@@ -296,16 +316,24 @@ def _scanner(expressions: list[bytes], flags: list[int]) -> Scanner:
 
 
 def _hyperscan_form(rule: Rule) -> tuple[bytes | None, str | None]:
-    """The rule as a Hyperscan expression, or None and the reason it has none."""
-    try:
-        expression = to_hyperscan(rule.pattern).encode("ascii")
-    except Unsupported as exc:
-        return None, str(exc)
-    if not rule.lowercase:  # config rules one by one: a refusal names its own rule
-        reason = check(expression, _RULE_FLAGS)
-        if reason is not None:
-            return None, f"Hyperscan refused it ({reason})"
-    return expression, None
+    """The rule as a Hyperscan expression, or None and the reason it has none. Each match
+    runs on to the end of its line where Hyperscan allows (one report per line)."""
+    if rule.lowercase:  # built-ins: checked together (a test keeps them compiling)
+        try:
+            return to_hyperscan(rule.pattern, ascii_bytes=True, line_end=True).encode(), None
+        except Unsupported as exc:
+            return None, str(exc)
+    reason = ""
+    for line_end in (True, False):  # a $ inside the pattern: Hyperscan refuses line_end
+        try:
+            expression = to_hyperscan(rule.pattern, line_end=line_end).encode("ascii")
+        except Unsupported as exc:
+            return None, str(exc)
+        refused = check(expression, _CONFIG_FLAGS)
+        if refused is None:
+            return expression, None
+        reason = reason or refused
+    return None, f"Hyperscan refused it ({reason})"
 
 
 def _compile(rule: Rule) -> re.Pattern[str]:
@@ -315,7 +343,9 @@ def _compile(rule: Rule) -> re.Pattern[str]:
         compiled = re.compile(rule.pattern)
     except re.error as exc:
         raise RuleError(f"rule {rule.name!r}: invalid regular expression: {exc}") from None
-    if compiled.search("") is not None:
+    if compiled.search("") is not None or any(
+            (m := compiled.search(probe)) is not None and m.end() == m.start()
+            for probe in (" ", "a", "a a")):  # \B alone: empty, but not on an empty line
         raise RuleError(f"rule {rule.name!r}: the pattern matches an empty line, so every line")
     return compiled
 

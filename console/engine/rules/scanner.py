@@ -14,13 +14,12 @@ from collections.abc import Sequence
 
 import hyperscan
 
-__all__ = ["SOM", "Scanner", "encode", "literal_expression", "shared"]
+__all__ = ["Scanner", "encode", "literal_expression", "shared"]
 
-SOM = hyperscan.HS_FLAG_SOM_LEFTMOST
 UTF8 = hyperscan.HS_FLAG_UTF8
 MULTILINE = hyperscan.HS_FLAG_MULTILINE
 
-Match = tuple[int, int, int]  # (end, expression id, start), byte offsets in the block
+Match = tuple[int, int]  # (end, expression id): end is a byte offset in the block
 
 
 class ScanError(ValueError):
@@ -55,7 +54,7 @@ class Scanner:
         self._scratches: list[hyperscan.Scratch] = []
 
     def scan(self, data: bytes) -> list[Match]:
-        """``(end, id, start)`` for every match in ``data``, in order of end then id."""
+        """``(end, id)`` for every match in ``data``, in order of end then id."""
         found: list[Match] = []
         add = found.append
         try:  # list.pop and list.append are atomic: no lock needed
@@ -63,8 +62,8 @@ class Scanner:
         except IndexError:
             scratch = hyperscan.Scratch(self._database)
         try:
-            self._database.scan(data, match_event_handler=lambda id_, start, end, _flags,
-                                _ctx: add((end, id_, start)), scratch=scratch)
+            self._database.scan(data, match_event_handler=lambda id_, _start, end, _flags,
+                                _ctx: add((end, id_)), scratch=scratch)
         finally:
             self._scratches.append(scratch)
         found.sort()

@@ -45,21 +45,58 @@ class Unsupported(ValueError):
     """The pattern has a construct Hyperscan cannot match with ``re``'s exact meaning."""
 
 
-def to_hyperscan(pattern: str) -> str:
+def to_hyperscan(pattern: str, ascii_bytes: bool = False, line_end: bool = False) -> str:
     """``pattern`` (Python syntax) as a Hyperscan expression with the same matches on a line.
 
     Compile the result with ``HS_FLAG_UTF8 | HS_FLAG_MULTILINE`` (``^``/``$`` at each line).
+
+    ``line_end`` runs every match on to the end of its line (each alternative gets
+    ``[^\\n]*$`` unless it ends there already). A line then reports *one* match per
+    expression, however many places in it match: Hyperscan reports a match per end offset,
+    and the flood's ``Login failed: invalid password`` would otherwise report two. Which
+    lines match is unchanged. A ``$`` inside the pattern makes Hyperscan refuse this form.
+
+    With ``ascii_bytes`` (the built-in rules), compile it without ``HS_FLAG_UTF8``: the
+    pattern must be ASCII, with no ``\\d``/``\\s``/``\\w``, and a class that admits
+    non-ASCII characters (``[^\\n]``) may only be repeated without bound (``*``, ``+``) or
+    stand once where nothing fixed must precede or follow it within the character (at an
+    end of the pattern, or beside such a repeat): then a run of bytes matches where a run
+    of characters does. Byte mode scans faster.
     """
     try:
         tree = sre_parse.parse(pattern)
     except re.error as exc:
         raise Unsupported(f"invalid regular expression: {exc}") from None
-    return _Writer(tree.state.flags).seq(list(tree))
+    writer = _Writer(tree.state.flags, ascii_bytes)
+    items = list(tree)
+    if not line_end:
+        return writer.seq(items)
+    alternatives = (items[0][1][1] if len(items) == 1 and items[0][0] is sre_c.BRANCH
+                    else [items])
+    rest = writer.emit(_complement([(_NEWLINE, _NEWLINE)])) + "*$"
+    return "|".join(writer.seq(alt) + ("" if _ends_at_line_end(alt) else rest)
+                    for alt in alternatives)
+
+
+def _ends_at_line_end(items: Sequence[tuple[object, object]]) -> bool:
+    """Whether every match of ``items`` ends with ``$``."""
+    if not items:
+        return False
+    op, av = items[-1]
+    if op is sre_c.AT:
+        return av in (sre_c.AT_END, sre_c.AT_END_STRING)
+    if op is sre_c.SUBPATTERN:
+        return _ends_at_line_end(av[-1])  # type: ignore[index]
+    if op is sre_c.BRANCH:
+        return all(_ends_at_line_end(alt) for alt in av[1])  # type: ignore[index]
+    return False
 
 
 class _Writer:
-    def __init__(self, flags: int) -> None:
+    def __init__(self, flags: int, ascii_bytes: bool = False) -> None:
         self.flags = flags
+        self.bytes = ascii_bytes
+        self.wide = False  # the last class written admits non-ASCII characters
 
     @property
     def ignorecase(self) -> bool:
@@ -74,13 +111,13 @@ class _Writer:
 
     def item(self, op: object, av: object) -> str:  # noqa: PLR0911 - one case per opcode
         if op is sre_c.LITERAL:
-            return _emit_class(self.char_set(av), single=True)  # type: ignore[arg-type]
+            return self.emit(self.char_set(av), single=True)  # type: ignore[arg-type]
         if op is sre_c.NOT_LITERAL:
-            return _emit_class(_complement(self.fold([(av, av)])))  # type: ignore[list-item]
+            return self.emit(_complement(self.fold([(av, av)])))  # type: ignore[list-item]
         if op is sre_c.ANY:
-            return _emit_class(_complement([(_NEWLINE, _NEWLINE)]))
+            return self.emit(_complement([(_NEWLINE, _NEWLINE)]))
         if op is sre_c.IN:
-            return _emit_class(self.in_set(av))  # type: ignore[arg-type]
+            return self.emit(self.in_set(av))  # type: ignore[arg-type]
         if op is sre_c.BRANCH:
             return "(?:" + "|".join(self.seq(alt) for alt in av[1]) + ")"  # type: ignore[index]
         if op is sre_c.SUBPATTERN:
@@ -88,6 +125,8 @@ class _Writer:
         if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
             low, high, inner = cast(tuple[int, int, list[tuple[object, object]]], av)
             upper = "" if high == sre_c.MAXREPEAT else str(high)
+            if self.bytes and upper and _admits_wide(self, inner):
+                raise Unsupported("a bounded repeat of a class with non-ASCII characters")
             bounds = f"{{{low}}}" if str(low) == upper else f"{{{low},{upper}}}"
             return f"(?:{self.seq(inner)}){bounds}"
         if op is sre_c.AT:
@@ -114,7 +153,17 @@ class _Writer:
             raise Unsupported(r"\b or \B with Unicode word characters (write (?a) for ASCII)")
         raise Unsupported(f"{str(where).lower()} is not supported")
 
+    def emit(self, ranges: Ranges, single: bool = False) -> str:
+        """A class; in byte mode, every code point past ASCII is the bytes 0x80-0xFF."""
+        if self.bytes and any(high > 0x7F for _, high in ranges):
+            ranges = _merge([(lo, min(hi, 0x7F)) for lo, hi in ranges if lo <= 0x7F]
+                            + [(0x80, 0xFF)])
+            self.wide = True
+        return _emit_class(ranges, single)
+
     def char_set(self, code: int) -> Ranges:
+        if self.bytes and code > 0x7F:
+            raise Unsupported("a non-ASCII character in an ASCII byte pattern")
         if code == _NEWLINE:
             raise Unsupported("a newline, which no line contains")
         return self.fold([(code, code)])
@@ -122,16 +171,19 @@ class _Writer:
     def in_set(self, items: Sequence[tuple[object, object]]) -> Ranges:
         negate = bool(items) and items[0][0] is sre_c.NEGATE
         ranges: Ranges = []
+        categories: Ranges = []  # \d \s \w: closed under case already
         for op, av in items[1:] if negate else items:
             if op is sre_c.LITERAL:
                 ranges.append((av, av))  # type: ignore[arg-type]
             elif op is sre_c.RANGE:
                 ranges.append(av)  # type: ignore[arg-type]
+            elif op is sre_c.CATEGORY and self.bytes:
+                raise Unsupported("\\d, \\s or \\w in an ASCII byte pattern")
             elif op is sre_c.CATEGORY:
-                ranges.extend(_category(str(av), self.ascii))
+                categories.extend(_category(str(av), self.ascii))
             else:
                 raise Unsupported(f"{str(op).lower()} in a character class is not supported")
-        folded = self.fold(_merge(ranges))
+        folded = _merge(self.fold(_merge(ranges)) + categories)
         result = _complement(folded) if negate else folded
         return _subtract(result, (_NEWLINE, _NEWLINE))
 
@@ -145,8 +197,9 @@ class _Writer:
                 ch = chr(code)
                 if ch.isalpha():
                     out += [(ord(c), ord(c)) for c in (ch.lower(), ch.upper())]
-                    out += [(x, x) for x in CASE_EXTRAS.get(ch.lower(), ())]
-            if high >= 0x80 and _has_cased(max(low, 0x80), high):
+                    if not self.ascii:  # (?a) folds ASCII letters only
+                        out += [(x, x) for x in CASE_EXTRAS.get(ch.lower(), ())]
+            if high >= 0x80 and not self.ascii and _has_cased(max(low, 0x80), high):
                 raise Unsupported("a non-ASCII cased letter under (?i)")
         return _merge(out)
 
@@ -159,6 +212,13 @@ _UNSUPPORTED = {
     "ATOMIC_GROUP": "an atomic group",
     "POSSESSIVE_REPEAT": "a possessive quantifier",
 }
+
+
+def _admits_wide(writer: _Writer, inner: list[tuple[object, object]]) -> bool:
+    """Whether ``inner``, written in byte mode, has a class admitting non-ASCII bytes."""
+    probe = _Writer(writer.flags, ascii_bytes=True)
+    probe.seq(inner)
+    return probe.wide
 
 
 def _has_cased(low: int, high: int) -> bool:
