@@ -132,7 +132,7 @@ def incident_002(**overrides: Any) -> ServerInput:
         "secrets": [secret("JWT_SECRET", "/srv/crm/.env", "missing", detail="not set here"),
                     secret("JWT_SECRET", "container:crm-backend-1", "missing",
                            detail="not set here")],
-        "log_lines": [*lines("crm-backend-1", JWT_CRASH, "missing_secret", 7),
+        "log_lines": [*lines("crm-backend-1", JWT_CRASH, "secret_missing", 7),
                       *lines("crm-nginx-1", NGINX_REFUSED, "upstream_error", 5)],
         "required": ("JWT_SECRET",),
     }

@@ -142,7 +142,7 @@ def test_002_secret_already_in_the_file_but_not_in_the_container_is_a_recreate()
 
 def test_002_names_from_a_list_and_keyerror() -> None:
     text = "Missing required secrets: JWT_SECRET_KEY, SERVICE_SECRET"
-    findings = run(incident_002(log_lines=lines("crm-backend-1", text, "missing_secret", 3),
+    findings = run(incident_002(log_lines=lines("crm-backend-1", text, "secret_missing", 3),
                                 secrets=[], required=()))
     finding = only(findings, "crash_loop_missing_secret")
     assert "JWT_SECRET_KEY, SERVICE_SECRET" in finding.summary

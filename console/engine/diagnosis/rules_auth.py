@@ -30,7 +30,7 @@ FLOOD_MIN_PER_SOURCE = 10  # each flooding address or user
 FLOOD_MAX_SOURCES = 3  # "few"
 FLOOD_SHARE = 0.6  # of the failures that name that kind of actor
 
-_FAILED_RULES = frozenset({"failed_login", "password_mismatch", "user_not_found"})
+_FAILED_RULES = frozenset({"failed_login", "ssh_auth_failed"})  # sshd's and PAM's too
 _LOGIN_PATH_WORDS = ("login", "signin", "sign_in", "auth", "token", "session")
 
 

@@ -131,7 +131,7 @@ def _crashing(info: ContainerInfo, now: datetime) -> bool:
 
 def _secret_lines(server: ServerInput, info: ContainerInfo) -> list[LogLine]:
     return [line for line in server.log_lines
-            if line.source == info.name and line.rule == "missing_secret"]
+            if line.source == info.name and line.rule == "secret_missing"]
 
 
 def _known_names(server: ServerInput) -> list[str]:
