@@ -266,14 +266,14 @@ async def test_rule_counts_sparkline_and_severity_colours_from_the_theme() -> No
         fleet.logs.feed("alpha", "crm-backend-1", ["[AUTH] Login failed: x", "plain"])
         await settle(pilot)
         counts = str(app.query_one("#logs-counts").render())
-        assert "bad_gateway 3" in counts and "failed_login 1" in counts
-        assert counts.index("bad_gateway") < counts.index("failed_login")  # busiest first
+        assert "upstream_error 3" in counts and "failed_login 1" in counts
+        assert counts.index("upstream_error") < counts.index("failed_login")  # busiest first
         spark = app.query_one("#logs-spark")
         assert list(spark.data)[-1] == 4.0 and len(spark.data) == 30  # type: ignore[attr-defined]
         view = app.query_one(LogView)
         for y, severity in ((0, Severity.ERROR), (3, Severity.WARNING)):
             strip = view.render_line(y)
-            label = next(seg for seg in strip if seg.text.strip() in ("502 gateway",
+            label = next(seg for seg in strip if seg.text.strip() in ("upstream",
                                                                       "login failed"))
             want = severity_style(app, severity)
             assert label.style is not None and label.style.color == want.color

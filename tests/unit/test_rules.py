@@ -47,8 +47,8 @@ INCIDENT_LINES = [
     ("[AUTH] Forbidden: viewer@example.com lacks role admin for /api/v1/admin/users",
      "http_403"),
     ('172.19.0.1 - - [24/Nov/2026:11:46:39 +0000] "GET /health HTTP/1.1" 502 157 "-" '
-     '"curl/7.88.1" backend=- backend_status=- rt=0.001', "bad_gateway"),
-    ("Request failed with status code 502 Bad Gateway", "bad_gateway"),
+     '"curl/7.88.1" backend=- backend_status=- rt=0.001', "upstream_error"),
+    ("Request failed with status code 502 Bad Gateway", "upstream_error"),
     ("2026/11/24 11:46:39 [error] 7#7: *36 backend could not be resolved (3: Host not "
      'found), client: 172.19.0.1, server: _, request: "GET /health HTTP/1.1"',
      "upstream_error"),
@@ -65,15 +65,15 @@ INCIDENT_LINES = [
     ("KeyError: 'JWT_SECRET'", "secret_missing"),
     ("Missing OAuth credential: GOOGLE_OAUTH_CLIENT_ID", "secret_missing"),
     ("Authentication service communication failed: Connection refused",
-     "auth_service_refused"),
-    ("Auth service connectivity test failed", "auth_service_refused"),
+     "auth_service_unreachable"),
+    ("Auth service connectivity test failed", "auth_service_unreachable"),
     ('"POST /api/v1/auth/login HTTP/1.1" 429 12', "rate_limited"),
     ("429 Too Many Requests", "rate_limited"),
     ("[AUTH] bcrypt.checkpw failed: Invalid salt. Hash starts with: $2b$12",
-     "bcrypt_error"),
+     "password_hash_error"),
     ("oauth callback error: invalid_grant", "oauth_error"),
-    ("httpx.ConnectError: [Errno 111] Connection refused", "connection_refused"),
-    ('"GET /health HTTP/1.1" 503 46', "service_unavailable"),
+    ("httpx.ConnectError: [Errno 111] Connection refused", "upstream_error"),
+    ('"GET /health HTTP/1.1" 503 46', "upstream_error"),
 ]
 
 BENIGN = [
@@ -122,7 +122,8 @@ def test_earliest_phrase_wins_then_rule_order(ruleset: RuleSet) -> None:
     line = "[AUTH] Login failed: Password mismatch"
     assert ruleset.match(line).name == "failed_login"  # type: ignore[union-attr]
     assert ruleset.match("JWT expired, login failed").name == "jwt_expired"  # type: ignore[union-attr]
-    assert ruleset.match("Login failed: JWT expired").name == "failed_login"  # type: ignore[union-attr]
+    assert ruleset.match("Login failed: invalid JWT").name == "failed_login"  # type: ignore[union-attr]
+    assert ruleset.match("Login failed: JWT expired").name == "jwt_expired"  # a cause: lower tier  # type: ignore[union-attr]
 
 
 def test_config_rules_are_added_and_win_ties() -> None:
@@ -192,13 +193,13 @@ def test_a_literal_scan_reports_every_occurrence_by_line() -> None:
 
 
 def _reference(rs: RuleSet, line: str) -> str | None:
-    """Every rule on the line, earliest match wins, ties to the first rule."""
-    best: tuple[int, int, str] | None = None
+    """Every rule on the line: the lowest tier, then the earliest match, then the first rule."""
+    best: tuple[int, int, int, str] | None = None
     for order, rule in enumerate(rs.rules):
         m = re.search(rule.pattern, line.lower() if rule.lowercase else line)
-        if m is not None and (best is None or (m.start(), order) < best[:2]):
-            best = (m.start(), order, rule.name)
-    return best[2] if best else None
+        if m is not None and (best is None or (rule.tier, m.start(), order) < best[:3]):
+            best = (rule.tier, m.start(), order, rule.name)
+    return best[3] if best else None
 
 
 _PIECES = [p for line, _ in INCIDENT_LINES for p in line.split()] + [

@@ -7,42 +7,34 @@ are added to them, and can disable or replace a built-in one by its id.
 Built-in rules (ids are stable; the products are those whose real lines the rule was
 checked against, ``tests/data/auth_corpus/``):
 
-==================== ======== ===========================================================
-id                   severity meaning (checked against)
-==================== ======== ===========================================================
-secret_missing       critical start-up stops on an unset secret: any secret, JWT ones too
-                              (jsonwebtoken, Django, Flask, Rails, Laravel, Spring, compose)
-db_auth_failed       error    a database or cache refuses the app's credentials (PostgreSQL,
-                              MySQL/MariaDB, MongoDB, Redis, SQL Server, Oracle)
-cloud_auth_failed    error    a cloud SDK's credentials are refused or absent (AWS, GCP,
-                              Azure)
-auth_service_refused error    the auth service cannot be reached (incidents)
-upstream_error       error    a proxy cannot reach its upstream (nginx, Envoy, HAProxy,
-                              Caddy, Traefik)
-bad_gateway          error    HTTP 502 answered by a proxy (nginx, Traefik)
-service_unavailable  error    HTTP 503 / 504 (nginx)
-account_locked       warning  an account locked after failed logins (Keycloak, Spring,
-                              ASP.NET Identity, Devise, pam_faillock)
-ssh_auth_failed      warning  sshd or PAM refused a login (OpenSSH, pam_unix)
-jwt_expired          warning  a JWT past its expiry (PyJWT, python-jose, jsonwebtoken, jose,
-                              golang-jwt, jjwt, Nimbus, ASP.NET Core)
-jwt_bad_signature    error    a JWT signed with another secret: secret drift (same libraries)
-jwt_invalid          warning  a malformed or otherwise invalid JWT (same libraries, FastAPI)
-oauth_error          error    an OAuth / OpenID Connect flow failed (Keycloak, Dex, Authentik,
-                              Auth0, Okta, Spring OAuth2)
-failed_login         warning  a failed login: wrong password, no such user (Spring, Keycloak,
-                              Django, Devise, Laravel, ASP.NET Identity, passport, Authentik)
-http_401             warning  HTTP 401 in an access log (nginx, Caddy, Traefik, HAProxy, Envoy,
-                              uvicorn, gunicorn, Django, Rails, morgan, gin, ASP.NET Core)
-http_403             warning  HTTP 403 in an access log (the same servers)
-rate_limited         warning  HTTP 429 / rate limiting (nginx)
-bcrypt_error         error    password hashing failed (incidents)
-connection_refused   error    a service refused a connection (incidents, httpx)
-==================== ======== ===========================================================
+========================= ======== ====
+id                        severity tier
+========================= ======== ====
+secret_missing            critical 0
+account_locked            warning  0
+password_hash_error       error    0
+auth_service_unreachable  error    0
+db_auth_failed            error    1
+cloud_auth_failed         error    1
+ssh_auth_failed           warning  1
+jwt_expired               warning  1
+jwt_bad_signature         error    1
+jwt_invalid               warning  2
+oauth_error               error    2
+failed_login              warning  2
+rate_limited              warning  1
+http_401                  warning  3
+http_403                  warning  3
+upstream_error            error    3
+========================= ======== ====
 
-Renamed ids: ``missing_secret`` is ``secret_missing`` (it always meant any secret, JWT
-ones included); ``password_mismatch`` and ``user_not_found`` are ``failed_login`` (a login
-that failed, whatever the reason the product gives).
+Products per rule: ``Rule.products`` in ``builtin.py``.
+
+Renamed ids (``builtin.RENAMED``): ``missing_secret`` is ``secret_missing`` (any secret,
+JWT ones included); ``password_mismatch``/``user_not_found`` are ``failed_login``;
+``auth_service_refused`` is ``auth_service_unreachable``; ``bcrypt_error`` is
+``password_hash_error``; ``bad_gateway``/``service_unavailable``/``connection_refused``
+are ``upstream_error``.
 
 How a block of lines is classified, and why this way
 ----------------------------------------------------

@@ -22,6 +22,10 @@ class Rule:
     lowered line, which makes them case-insensitive without ``re.IGNORECASE``'s cost. Config
     patterns are taken as written, like ``grep -E``, unless they say ``(?i)`` themselves.
     ``products`` names the software whose real log lines the rule was checked against.
+    ``tier`` decides between rules matching the same line: the lower tier labels it (a
+    cause - ``jwt_expired`` - outranks a generic failure - ``failed_login`` - which
+    outranks a status code - ``http_401``); within a tier, the rule whose match starts
+    first, then the rule listed first. Config rules are tier 0.
     """
 
     name: str
@@ -30,6 +34,7 @@ class Rule:
     description: str = ""
     lowercase: bool = False
     products: tuple[str, ...] = ()
+    tier: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -244,16 +244,18 @@ class RuleSet:
             got = self._best(mask, lines[i], lines[i].lower())
             if got is None:
                 continue
+            key = (self.rules[got[1]].tier, *got)
             if i in first:
-                got = min(got, self._earliest_found(several.get(i, [first[i]]), lines[i]))
-            found[i] = self.rules[got[1]]
+                key = min(key, self._ranked(several.get(i, [first[i]]), lines[i]))
+            found[i] = self.rules[key[2]]
 
     def _earliest(self, indexes: list[int], line: str) -> int:
-        """Of several rules matching a line, the one that starts first (ties: listed first)."""
-        return self._earliest_found(indexes, line)[1]
+        """Of several rules matching a line, the one that labels it: the lowest tier, then
+        the earliest start, then the rule listed first."""
+        return self._ranked(indexes, line)[2]
 
-    def _earliest_found(self, indexes: list[int], line: str) -> Found:
-        return min((self._start(i, line), i) for i in indexes)
+    def _ranked(self, indexes: list[int], line: str) -> tuple[int, int, int]:
+        return min((self.rules[i].tier, self._start(i, line), i) for i in indexes)
 
     def _start(self, index: int, line: str) -> int:
         """Where rule ``index`` first matches ``line`` (Hyperscan said it does)."""
@@ -281,8 +283,8 @@ class RuleSet:
         return changed
 
     def _best(self, mask: int, line: str, low_line: str) -> Found | None:
-        """Earliest ``re`` match among the fallback rules in ``mask`` (char offset, rule
-        index); ties go to the rule listed first."""
+        """The ``re`` match that labels the line among the fallback rules in ``mask``
+        (start, rule index): config rules, all tier 0, so the earliest, then listed first."""
         found: Found | None = None
         for regex, index in self._plan(mask):
             m = regex.search(low_line if self.rules[index].lowercase else line)

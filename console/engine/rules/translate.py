@@ -96,7 +96,7 @@ class _Writer:
     def __init__(self, flags: int, ascii_bytes: bool = False) -> None:
         self.flags = flags
         self.bytes = ascii_bytes
-        self.wide = False  # the last class written admits non-ASCII characters
+        self.wide = False  # a class admitting non-ASCII bytes, outside unbounded repeats
 
     @property
     def ignorecase(self) -> bool:
@@ -125,10 +125,13 @@ class _Writer:
         if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
             low, high, inner = cast(tuple[int, int, list[tuple[object, object]]], av)
             upper = "" if high == sre_c.MAXREPEAT else str(high)
-            if self.bytes and upper and _admits_wide(self, inner):
+            saved, self.wide = self.wide, False
+            body = self.seq(inner)
+            if self.bytes and upper and self.wide:
                 raise Unsupported("a bounded repeat of a class with non-ASCII characters")
+            self.wide = saved or (self.wide and bool(upper))  # an unbounded repeat is safe
             bounds = f"{{{low}}}" if str(low) == upper else f"{{{low},{upper}}}"
-            return f"(?:{self.seq(inner)}){bounds}"
+            return f"(?:{body}){bounds}"
         if op is sre_c.AT:
             return self.at(av)
         raise Unsupported(_UNSUPPORTED.get(str(op), f"{str(op).lower()} is not supported"))
@@ -212,13 +215,6 @@ _UNSUPPORTED = {
     "ATOMIC_GROUP": "an atomic group",
     "POSSESSIVE_REPEAT": "a possessive quantifier",
 }
-
-
-def _admits_wide(writer: _Writer, inner: list[tuple[object, object]]) -> bool:
-    """Whether ``inner``, written in byte mode, has a class admitting non-ASCII bytes."""
-    probe = _Writer(writer.flags, ascii_bytes=True)
-    probe.seq(inner)
-    return probe.wide
 
 
 def _has_cased(low: int, high: int) -> bool:

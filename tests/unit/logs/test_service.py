@@ -53,7 +53,7 @@ async def test_feed_classifies_redacts_and_delivers_in_order() -> None:
     events = [line for batch in got for line in batch.events]
     assert [(e.source, e.rule, e.severity) for e in events] == [
         ("crm-backend-1", "failed_login", Severity.WARNING),
-        ("crm-nginx-1", "bad_gateway", Severity.ERROR)]
+        ("crm-nginx-1", "upstream_error", Severity.ERROR)]
     await service.stop()
 
 
