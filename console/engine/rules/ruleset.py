@@ -346,8 +346,8 @@ def _compile(rule: Rule) -> re.Pattern[str]:
     except re.error as exc:
         raise RuleError(f"rule {rule.name!r}: invalid regular expression: {exc}") from None
     if compiled.search("") is not None or any(
-            (m := compiled.search(probe)) is not None and m.end() == m.start()
-            for probe in (" ", "a", "a a")):  # \B alone: empty, but not on an empty line
+            m.end() == m.start() for probe in (" ", "a", "a a", "  ", "aa")
+            for m in compiled.finditer(probe)):  # \B: empty matches, not on an empty line
         raise RuleError(f"rule {rule.name!r}: the pattern matches an empty line, so every line")
     return compiled
 
