@@ -489,7 +489,8 @@ async def test_a_long_auth_message_wraps_under_its_row_and_w_cuts_it_again() -> 
         fleet.logs.feed("alpha", "crm-backend-1", [LONG_AUTH, "JWT expired for 17"])
         await settle(pilot)
         shown = rows(app)
-        assert shown[0].startswith("") and " alpha/…backend-1 login failed [AUTH]" in shown[0]
+        # the line names a missing secret: the cause labels it, not the failed login
+        assert " alpha/…backend-1 no secret    [AUTH]" in shown[0]
         continuation = [row for row in shown[1:] if row.startswith(" " * 9)]
         assert len(continuation) >= 2
         assert all(not row[9].isspace() for row in continuation)  # indented by 9 exactly
@@ -536,3 +537,11 @@ async def test_a_line_longer_than_its_rows_ends_in_an_ellipsis_and_hostile_text_
         shown = rows(app)
         assert len(shown) == 4 and shown[-1].endswith("…")
         assert "\x1b" not in "".join(shown) and "[bold]\\x1b[2J" in shown[1]
+
+
+def test_every_built_in_rule_has_a_short_label_that_fits() -> None:
+    from console.engine.rules import BUILTIN_IDS
+    from console.ui.widgets.logs.format import RULE_LABELS, RULE_WIDTH
+
+    assert set(RULE_LABELS) == set(BUILTIN_IDS)
+    assert all(len(label) <= RULE_WIDTH for label in RULE_LABELS.values())

@@ -64,14 +64,14 @@ def haystack(line: LogLine) -> str:
 # Short labels for the built-in rules: the list row has about 78 columns at 160x48, and the
 # message must stay visible. Config rules are shown by name, cut to RULE_WIDTH.
 RULE_LABELS = {
-    "missing_secret": "no secret", "auth_service_refused": "auth refused",
-    "upstream_error": "upstream", "bad_gateway": "502 gateway",
-    "service_unavailable": "503/504", "jwt_expired": "jwt expired",
+    "secret_missing": "no secret", "auth_service_unreachable": "auth down",
+    "upstream_error": "upstream", "jwt_expired": "jwt expired",
     "jwt_bad_signature": "jwt bad sig", "jwt_invalid": "jwt invalid",
-    "failed_login": "login failed", "password_mismatch": "bad password",
-    "user_not_found": "no such user", "http_401": "401", "http_403": "403",
-    "rate_limited": "429 limited", "bcrypt_error": "bcrypt", "oauth_error": "oauth",
-    "connection_refused": "conn refused",
+    "failed_login": "login failed", "account_locked": "locked",
+    "db_auth_failed": "db auth", "cloud_auth_failed": "cloud auth",
+    "ssh_auth_failed": "ssh auth", "http_401": "401", "http_403": "403",
+    "rate_limited": "429 limited", "password_hash_error": "hash error",
+    "oauth_error": "oauth",
 }
 
 
