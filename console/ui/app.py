@@ -51,12 +51,14 @@ from console.ui.safe_text import make_visible, safe
 from console.ui.screens import audit_view  # noqa: F401 - registers its palette entries
 from console.ui.screens import recreate as recreate_screen  # registers its palette entries
 from console.ui.screens.confirm import ConfirmScreen
+from console.ui.screens.diagnosis import DiagnosisScreen
 from console.ui.screens.help import HelpScreen, entries_from_bindings
 from console.ui.screens.migrate import MigrateScreen
 from console.ui.screens.test_login import TestLoginScreen
 from console.ui.themes import load_themes, resolve_theme, theme_variable_defaults
 from console.ui.widgets import PANES, PaneSpec
 from console.ui.widgets.containers_pane import ContainersPane
+from console.ui.widgets.diagnosis_strip import DiagnosisStrip
 from console.ui.widgets.header import ServerStatusBar
 from console.ui.widgets.logs import LogsPane
 from console.ui.widgets.placeholder import NotBuiltPane
@@ -111,6 +113,8 @@ class OpsConsoleApp(App[int]):
         *(Binding(spec.key, f"focus_pane('{spec.key}')", spec.title, show=False,
                   id=f"focus.{spec.id}", tooltip=f"Focus the {spec.title.lower()} pane")
           for spec in PANES),
+        Binding("d", "diagnosis", "Diagnosis", id="diagnosis",
+                tooltip="Every finding with its evidence; enter jumps to the pane and row"),
         Binding("ctrl+r", "report", "Report", id="report",
                 tooltip="Write an incident report (Markdown) and an SVG screenshot"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Every key binding"),
@@ -169,6 +173,7 @@ class OpsConsoleApp(App[int]):
     def compose(self) -> ComposeResult:
         yield ServerStatusBar(self.fleet, clock=self.clock,
                               read_only=self.config.console.read_only, id="status-bar")
+        yield DiagnosisStrip(self.fleet, clock=self.clock, id="diagnosis-strip")
         yield PaneTabs(*(Tab(f"{spec.key} {spec.title}", id=f"tab-{spec.id}")
                          for spec in self.panes), id="pane-tabs")
         with Grid(id="panes", classes="-fleet" if len(self.panes) > 4 else ""):
@@ -511,6 +516,10 @@ class OpsConsoleApp(App[int]):
         pane = self._logs_pane("Wrap", focus=False)
         if pane is not None:
             pane.toggle_wrap()
+
+    def action_diagnosis(self) -> None:
+        if not isinstance(self.screen, DiagnosisScreen):
+            self.push_screen(DiagnosisScreen(self.query_one(DiagnosisStrip)))
 
     def action_report(self) -> None:
         self.run_worker(self._write_report(), group="report", exclusive=True,

@@ -175,16 +175,29 @@ def from_snapshots(
     return DiagnosisInput(tuple(servers), now)
 
 
-def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900) -> DiagnosisInput:
-    """``from_snapshots`` over a running ``Fleet``'s services."""
-    actions = fleet.actions.snapshot()
+def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900,
+               lines: Sequence[LogLine] | None = None) -> DiagnosisInput:
+    """``from_snapshots`` over a running ``Fleet``'s services.
+
+    ``lines``: the recent log lines when the caller keeps them itself (the TUI's strip keeps
+    the last ones of each server from the log batches, cheaper than copying every buffer).
+    A fleet lacking a service (the UI shell's test fleets) gives that service's part empty.
+    """
+    containers = getattr(fleet, "containers", None)
+    health = getattr(fleet, "health", None)
+    secrets = getattr(fleet, "secrets", None)
+    logs = getattr(fleet, "logs", None)
+    actions = getattr(fleet, "actions", None)
+    if lines is None:
+        lines = logs.buffered() if logs is not None else []
     return from_snapshots(
         fleet.config, now,
         connections={name: host.status for name, host in fleet.hosts.items()},
-        containers=fleet.containers.snapshot().servers,
-        endpoints=fleet.health.snapshot().endpoints,
-        secrets=fleet.secrets.snapshot().servers,
-        lines=fleet.logs.buffered(),
-        logins={name: entry.test_login for name, entry in actions.servers.items()},
+        containers=containers.snapshot().servers if containers is not None else {},
+        endpoints=health.snapshot().endpoints if health is not None else (),
+        secrets=secrets.snapshot().servers if secrets is not None else {},
+        lines=lines,
+        logins={name: entry.test_login for name, entry in actions.snapshot().servers.items()}
+        if actions is not None else {},
         window_s=window_s,
     )
