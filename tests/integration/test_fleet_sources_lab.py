@@ -67,6 +67,10 @@ def test_check_json_carries_alerts_and_probes_and_exits_1(config_file: Path) -> 
     assert doc["fleet_sources"][0]["state"] == "up"
     assert any(a["name"] == "ProbeFailing" and a["severity"] == "critical"
                and a["labels"]["instance"] == "http://127.0.0.1:18090/502" for a in doc["alerts"])
+    alert_findings = [f for f in doc["findings"] if f["id"] == "alert_firing"]
+    assert alert_findings and alert_findings[0]["target"] == "ProbeFailing"
+    assert any(e["pane"] == "fleet" and "probe failing" in e["text"]
+               for e in alert_findings[0]["evidence"])
     by_instance = {p["instance"]: p for p in doc["probes"]}
     assert by_instance["http://127.0.0.1:18091/"]["class"] == "refused"
     assert by_instance["http://127.0.0.1:18090/ok"]["ok"] is True

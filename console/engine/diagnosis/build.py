@@ -20,6 +20,7 @@ from console.engine.diagnosis.model import (
     ServerInput,
     Volume,
 )
+from console.engine.fleet_sources.model import Alert
 from console.models import (
     ConnectionStatus,
     ConnState,
@@ -138,6 +139,7 @@ def from_snapshots(
     lines: Sequence[LogLine],
     logins: Mapping[str, LoginLike | None] | None = None,
     window_s: int = 900,
+    alerts: Sequence[Alert] = (),
 ) -> DiagnosisInput:
     """One frozen input from the services' current read models (no I/O)."""
     cutoff = now - timedelta(seconds=window_s)
@@ -172,7 +174,7 @@ def from_snapshots(
             required=server.secrets.required,
             compose_project=server.compose_project,
         ))
-    return DiagnosisInput(tuple(servers), now)
+    return DiagnosisInput(tuple(servers), now, alerts=tuple(alerts))
 
 
 def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900,
@@ -188,6 +190,7 @@ def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900,
     secrets = getattr(fleet, "secrets", None)
     logs = getattr(fleet, "logs", None)
     actions = getattr(fleet, "actions", None)
+    sources = getattr(fleet, "fleet_sources", None)
     if lines is None:
         lines = logs.buffered() if logs is not None else []
     return from_snapshots(
@@ -200,4 +203,5 @@ def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900,
         logins={name: entry.test_login for name, entry in actions.snapshot().servers.items()}
         if actions is not None else {},
         window_s=window_s,
+        alerts=sources.snapshot().alerts if sources is not None else (),
     )

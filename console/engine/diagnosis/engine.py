@@ -19,6 +19,7 @@ from datetime import datetime
 
 from console.engine.diagnosis.common import Candidate, Claim
 from console.engine.diagnosis.model import DiagnosisInput, Evidence, Finding, ServerInput
+from console.engine.diagnosis.rules_alerts import alerts_firing
 from console.engine.diagnosis.rules_auth import login_flood
 from console.engine.diagnosis.rules_deps import cert_expiring, dependency_unreachable
 from console.engine.diagnosis.rules_infra import (
@@ -75,6 +76,7 @@ def diagnose(inp: DiagnosisInput) -> tuple[Finding, ...]:
     for server in live:
         for rule in SERVER_RULES[3:]:
             merger.add_all(rule(server, inp.now))
+    merger.add_all(alerts_firing(inp.alerts, inp.now))
     return sort_findings(merger.findings())
 
 

@@ -17,6 +17,7 @@ pane           row
 ``volumes``    ``(server, volume name)`` (the secrets pane)
 ``logs``       ``(server, source, seq)`` of the newest line quoted
 ``actions``    ``(server, "test_login")``
+``fleet``      ``(source, instance)`` of a firing alert
 =============  ==========================================
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from console.engine.fleet_sources.model import Alert
 from console.models import (
     ConnectionStatus,
     ContainerInfo,
@@ -49,7 +51,8 @@ __all__ = [
     "Volume",
 ]
 
-Pane = Literal["connection", "containers", "health", "secrets", "volumes", "logs", "actions"]
+Pane = Literal["connection", "containers", "health", "secrets", "volumes", "logs", "actions",
+               "fleet"]
 FixAction = Literal["restart", "recreate", "migrate", "test_login", "manual"]
 
 # The TUI key that runs each fix (SPEC "Keys"); a manual fix has none: it only shows words.
@@ -143,6 +146,7 @@ class DiagnosisInput:
 
     servers: tuple[ServerInput, ...]
     now: datetime
+    alerts: tuple[Alert, ...] = ()  # firing in Alertmanager (or Prometheus), every source
 
 
 # --------------------------------------------------------------------------- output

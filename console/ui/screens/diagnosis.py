@@ -33,7 +33,7 @@ __all__ = ["DiagnosisScreen", "jump_to"]
 # Which pane (by its id in the app) shows each evidence pane's rows.
 _PANE_OF = {"containers": "containers", "connection": "containers", "health": "health",
             "secrets": "secrets", "volumes": "secrets", "logs": "logs",
-            "actions": "containers"}
+            "actions": "containers", "fleet": "fleet"}
 _SELECTORS = {"containers": "select_container", "health": "select_endpoint",
               "secrets": "select_secret", "logs": "select_line"}
 

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 COALESCE_S = 0.5
 TICK_S = 30.0
 ROOMY_LINES = 3
-_SERVICES = ("containers", "health", "secrets", "actions", "logs")
+_SERVICES = ("containers", "health", "secrets", "actions", "logs", "fleet_sources")
 
 
 def severity_style(severity: Severity) -> str:
