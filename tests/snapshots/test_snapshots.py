@@ -17,6 +17,7 @@ from typing import Any
 from console.models import ConnState
 from console.ui.app import OpsConsoleApp
 from console.ui.screens.help import HelpScreen
+from console.ui.widgets.diagnosis_strip import DiagnosisStrip
 from tests.snapshots.fakes import FROZEN_NOW, FakeFleet, FakeHost, make_config
 
 
@@ -35,6 +36,18 @@ async def wait_loaded(pilot: Any) -> None:
         await asyncio.sleep(0.01)
     await pilot.pause(0.1)
     app.pane("containers").update_rows()
+    await pilot.pause()
+    await strip_settled(pilot)
+
+
+async def strip_settled(pilot: Any) -> None:
+    """Until the diagnosis strip has diagnosed every change it was told of (it waits
+    ``COALESCE_S`` after a change), so the shot never catches it mid-way."""
+    strip = pilot.app.query_one(DiagnosisStrip)
+    for _ in range(500):
+        if not strip.pending and strip.runs:
+            break
+        await asyncio.sleep(0.01)
     await pilot.pause()
 
 

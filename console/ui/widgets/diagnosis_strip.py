@@ -34,6 +34,7 @@ from console.engine.diagnosis import (
 )
 from console.engine.diagnosis.build import MAX_LINES, from_fleet
 from console.models import LogLine, Severity, utcnow
+from console.ui.messages import EngineChanged
 from console.ui.safe_text import safe
 
 __all__ = ["DiagnosisStrip", "severity_style"]
@@ -115,6 +116,11 @@ class DiagnosisStrip(Static):
             unsubscribe()
         self._unsubscribe.clear()
 
+    @property
+    def pending(self) -> bool:
+        """A change arrived that the strip has not diagnosed yet."""
+        return self._pending
+
     def add_listener(self, listener: Callable[[DiagnosisView], None]) -> Callable[[], None]:
         """``listener(view)`` after every diagnosis (the ``d`` screen follows the strip)."""
         self._listeners.append(listener)
@@ -129,9 +135,15 @@ class DiagnosisStrip(Static):
             ring.append(line)
 
     def _on_change(self, change: object = None) -> None:
+        """The services' listener. It runs in the engine's context, where the app is not
+        known, so it only keeps the lines and posts; the timer starts in the handler."""
         batch = getattr(change, "batch", None)
         if batch is not None:
             self._keep(batch.lines)
+        self.post_message(EngineChanged())
+
+    def on_engine_changed(self, message: EngineChanged) -> None:
+        message.stop()
         if not self._pending:
             self._pending = True
             self.set_timer(COALESCE_S, self.rediagnose)
