@@ -88,6 +88,17 @@ def test_negative_a_stopped_container_nobody_proxies_to_is_not_behind_a_proxy() 
     assert findings == ()
 
 
+def test_negative_a_502_does_not_blame_a_stopped_worker_while_the_backend_runs() -> None:
+    findings = run(server(containers=[container("crm-backend-1"),
+                                      container("crm-worker-1", "exited", exit_code=137),
+                                      nginx()],
+                          endpoints=[endpoint("login via nginx", "proxy_bad_gateway", 502)]))
+    assert "backend_down_behind_proxy" not in ids(findings)
+    assert all(f.fix.target != "crm-worker-1" or f.id != "endpoint_failing"
+               for f in findings)
+    assert only(findings, "endpoint_failing").target == "login via nginx"
+
+
 def test_negative_proxy_502_of_another_project_does_not_blame_this_container() -> None:
     findings = run(server(
         containers=[container("shop-backend-1", "exited", exit_code=1, project="shop"),

@@ -52,8 +52,10 @@ _PROXY_WORDS = ("nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "v
 _DEPENDENCY_WORDS = ("postgres", "postgis", "mysql", "mariadb", "redis", "valkey", "mongo",
                      "rabbitmq", "memcached", "elasticsearch", "opensearch", "kafka",
                      "zookeeper", "nats", "qdrant", "minio", "etcd")
+# Containers no proxy fronts: one-shot jobs, and queue consumers and schedulers (they listen
+# on no port a proxy could send a request to).
 _JOB_WORDS = ("migrat", "init", "seed", "setup", "bootstrap", "backup", "cron", "job",
-              "certbot")
+              "certbot", "worker", "consumer", "scheduler", "celery", "sidekiq", "beat")
 _IP = re.compile(r"^[\d.]+$|^[0-9a-f:]+$")
 
 
