@@ -151,6 +151,51 @@ async def test_hostile_label_values_are_shown_literally() -> None:
         assert not cell.spans or all("red" not in str(s.style) for s in cell.spans)
 
 
+async def test_a_later_round_updates_the_changed_cells_in_place_and_escapes_them() -> None:
+    """Same targets, new values: the rows stay (cursor kept), the cells show the new words,
+    and text that arrives only in the later round is still shown literally."""
+    hostile = "[bold red]x[/]\x1b[2J"
+    round_two = {"now": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/query":
+            metric = request.url.params["query"]
+            job = hostile if round_two["now"] else "j"
+            value = {"up": "1", "probe_success": "0" if round_two["now"] else "1",
+                     "probe_duration_seconds": "0.250" if round_two["now"] else "0.012",
+                     "probe_http_status_code": "200"}.get(metric)
+            result = [] if value is None else [
+                {"metric": {"__name__": metric, "job": "blackbox", "instance": "http://a/",
+                            "env": job}, "value": [1, value]}]
+            return httpx.Response(200, json={"status": "success", "data": {
+                "resultType": "vector", "result": result}})
+        return lab_handler(request)
+
+    fleet = PaneFleet(handler)
+    await fleet.fleet_sources.refresh()
+    app = PaneApp(fleet)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(FleetPane)
+        before = table_rows(app)
+        assert before[0][0] == "http://a/" and before[0][3] == "12 ms"
+        assert before[0][2] == "ok"
+        round_two["now"] = True
+        await fleet.fleet_sources.refresh()
+        await pilot.pause()
+        after = table_rows(app)
+        assert [r[0] for r in after] == [r[0] for r in before]
+        assert after[0][3] == "250 ms" and after[0][2] != "ok"
+        cell = app.query_one("#fleet-table", DataTable).get_row_at(0)[2]
+        assert "bold" in str(cell.style)  # failing now: bold
+        while pane.group != "env":  # a header row per env: rebuilt, the label escaped
+            pane.action_group()
+        await pilot.pause()
+        grouped = table_rows(app)
+        assert len(grouped) == len(after) + 1
+        assert grouped[0][0] == "▾ [bold red]x[/]\\x1b[2J"
+
+
 @pytest.mark.parametrize(("instance", "host"), [
     ("http://web-1.internal:8080/health", "web-1.internal"), ("10.0.0.5:9100", "10.0.0.5"),
     ("plain-name", "plain-name")])

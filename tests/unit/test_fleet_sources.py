@@ -262,6 +262,24 @@ async def test_a_label_value_with_markup_and_escapes_is_kept_as_sent() -> None:
     assert snap.targets[0].job == hostile  # rendering makes it printable, not the engine
 
 
+async def test_odd_label_values_are_text_and_a_series_without_labels_is_skipped() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/query" and request.url.params["query"] == "up":
+            return httpx.Response(200, json={"status": "success", "data": {
+                "resultType": "vector", "result": [
+                    {"metric": {"__name__": "up", "job": 7, "instance": None},
+                     "value": [1, "1"]},
+                    {"metric": "not labels", "value": [1, "1"]},
+                    {"metric": {"job": "j", "instance": "fine"}, "value": [1, "0"]}]}})
+        if request.url.path == "/api/v1/query":
+            return httpx.Response(200, json={"status": "success",
+                                             "data": {"resultType": "vector", "result": []}})
+        return lab_handler(request)
+
+    snap = (await one_round(handler)).snapshot()
+    assert sorted((t.job, t.instance) for t in snap.targets) == [("7", "None"), ("j", "fine")]
+
+
 async def test_credentials_come_from_the_environment_at_send_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROM_TOKEN", "tok-123")

@@ -22,6 +22,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import CellDoesNotExist, RowKey
 
 from console.engine.contracts import Change
 from console.engine.fleet_sources import FleetSourcesSnapshot
@@ -36,7 +37,51 @@ if TYPE_CHECKING:
 __all__ = ["FleetPane"]
 
 COLUMNS = ("Target", "Up", "Probe", "Latency", "Alerts", "Held", "Why")
-_STYLE = {True: "", False: "bold"}
+
+
+Words = tuple[tuple[str, str], ...]  # per cell: (text, kind)
+Row = tuple[str, "FleetLine | None", Words]
+_BLANK: Words = (("", "plain"),) * (len(COLUMNS) - 1)
+# Columns whose text comes from the engine or the network, so it is escaped (safe); the
+# others are the pane's own formatting.
+_FOREIGN = frozenset({0, 2, 4, 6})
+
+
+def _words(line: FleetLine) -> Words:
+    kind = "plain" if line.ok else "bold"
+    return ((line.target, kind), (line.up, "plain"), (line.state, kind),
+            (line.latency, "plain"), (line.alerts, kind), (format_ago(line.held_s), "plain"),
+            (line.reason, "plain"))
+
+
+def _cell(column: int, text: str, kind: str) -> Text:
+    style = {"bold": "bold", "header": "bold", "note": "italic"}.get(kind, "")
+    if kind == "note":
+        return Text(text, style=style)
+    if column in _FOREIGN or kind == "header":
+        return safe(text, style=style, max_chars=160) if column == 6 else safe(text, style=style)
+    return Text(text, style=style)
+
+
+class FleetTable(DataTable[Text]):
+    """The fleet's table, with one refresh for a whole batch of changed cells.
+
+    ``DataTable.update_cell`` refreshes the widget on every call; a round of 500 targets
+    changes a thousand cells (latency and held time), and those refreshes were most of the
+    pane's idle cost. ``update_cells`` writes the same data ``update_cell`` writes (textual
+    is pinned to one version in pyproject.toml for this), then refreshes once.
+    """
+
+    def update_cells(self, changes: list[tuple[str, Any, Text]]) -> None:
+        if not changes:
+            return
+        for row_key, column_key, value in changes:
+            row = RowKey(row_key)
+            if row not in self._row_locations or column_key not in self._column_locations:
+                raise CellDoesNotExist(f"no cell {row_key!r}, {column_key!r}")
+            self._data[row][column_key] = value
+        self._update_count += 1
+        self.refresh()
 
 
 class FleetChanged(Message):
@@ -67,14 +112,13 @@ class FleetPane(Vertical, can_focus=False):
         self._unsubscribe: list[Any] = []
         self._lines: list[FleetLine | None] = []
         self._keys: list[str] = []
-        self._drawn: list[tuple[tuple[str, str], ...]] = []
+        self._drawn: list[Words] = []
         self._column_keys: list[Any] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-sources", markup=False)
         yield Input(placeholder="filter targets (regex)", id="fleet-filter", classes="-hidden")
-        table: DataTable[Any] = DataTable(id="fleet-table", cursor_type="row",
-                                          zebra_stripes=False)
+        table = FleetTable(id="fleet-table", cursor_type="row", zebra_stripes=False)
         yield table
 
     def on_mount(self) -> None:
@@ -104,58 +148,54 @@ class FleetPane(Vertical, can_focus=False):
         self.query_one("#fleet-sources", Static).update(self._sources_line(snapshot))
         lines = fleet_lines(snapshot, utcnow(), group=self.group, pattern=self.pattern)
         rows = self._rows(lines, snapshot)
-        keys = [key for key, _line, _cells in rows]
+        keys = [key for key, _line, _words in rows]
         if keys == self._keys:
             self._update_cells(rows)
         else:
             self._rebuild(rows)
-        self._lines = [line for _key, line, _cells in rows]
+        self._lines = [line for _key, line, _words in rows]
 
-    def _rows(self, lines: list[FleetLine], snapshot: FleetSourcesSnapshot
-              ) -> list[tuple[str, FleetLine | None, tuple[Text, ...]]]:
-        """(row key, line, cells) in display order: group headers, targets, or one note."""
-        rows: list[tuple[str, FleetLine | None, tuple[Text, ...]]] = []
+    def _rows(self, lines: list[FleetLine], snapshot: FleetSourcesSnapshot) -> list[Row]:
+        """(row key, line, words) in display order: group headers, targets, or one note.
+        ``words`` is each cell's text and whether it is bold: cheap to compare, so a cell
+        is only made (and escaped) when its words changed."""
+        rows: list[Row] = []
         group = None
         for line in lines:
             if line.group and line.group != group:
                 group = line.group
-                rows.append((f"group:{group}", line,
-                             (safe(f"▾ {group}", style="bold"), *(Text(),) * 6)))
-            rows.append(("|".join(line.key), line, self._cells(line)))
+                rows.append((f"group:{group}", line, (("▾ " + group, "header"),) + _BLANK))
+            rows.append(("|".join(line.key), line, _words(line)))
         if not rows:
-            rows.append(("empty", None, (Text(self._empty_text(snapshot), style="italic"),
-                                         *(Text(),) * 6)))
+            rows.append(("empty", None, ((self._empty_text(snapshot), "note"),) + _BLANK))
         return rows
 
-    def _update_cells(self, rows: list[tuple[str, FleetLine | None, tuple[Text, ...]]]
-                      ) -> None:
-        """Same rows as drawn: only the cells whose text changed are touched, so a round
-        of 500 probes whose latencies moved costs a handful of cell updates, not a rebuild."""
-        table = self.query_one("#fleet-table", DataTable)
-        for index, (key, _line, cells) in enumerate(rows):
+    def _update_cells(self, rows: list[Row]) -> None:
+        """Same rows as drawn: only the cells whose words changed are touched, so a round
+        of 500 probes whose latencies moved costs one table refresh, not 500."""
+        table = self.query_one(FleetTable)
+        changes: list[tuple[str, Any, Text]] = []
+        for index, (key, _line, words) in enumerate(rows):
             drawn = self._drawn[index]
-            for column, (old, new) in enumerate(zip(drawn, cells, strict=True)):
-                if old != (new.plain, str(new.style)):
-                    table.update_cell(key, self._column_keys[column], new)
-            self._drawn[index] = tuple((c.plain, str(c.style)) for c in cells)
+            if drawn == words:
+                continue
+            for column, (old, new) in enumerate(zip(drawn, words, strict=True)):
+                if old != new:
+                    changes.append((key, self._column_keys[column], _cell(column, *new)))
+            self._drawn[index] = words
+        table.update_cells(changes)
 
-    def _rebuild(self, rows: list[tuple[str, FleetLine | None, tuple[Text, ...]]]) -> None:
-        table = self.query_one("#fleet-table", DataTable)
+    def _rebuild(self, rows: list[Row]) -> None:
+        table = self.query_one(FleetTable)
         selected = self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) \
             else None
         table.clear()
-        for key, _line, cells in rows:
-            table.add_row(*cells, key=key)
-        self._keys = [key for key, _line, _cells in rows]
-        self._drawn = [tuple((c.plain, str(c.style)) for c in cells) for _k, _l, cells in rows]
+        for key, _line, words in rows:
+            table.add_row(*(_cell(column, *w) for column, w in enumerate(words)), key=key)
+        self._keys = [key for key, _line, _words in rows]
+        self._drawn = [words for _key, _line, words in rows]
         if selected in self._keys:
             table.move_cursor(row=self._keys.index(selected))
-
-    def _cells(self, line: FleetLine) -> tuple[Text, ...]:
-        style = "" if line.ok else "bold"
-        return (safe(line.target, style=style), Text(line.up), safe(line.state, style=style),
-                Text(line.latency), safe(line.alerts, style=style),
-                Text(format_ago(line.held_s)), safe(line.reason, max_chars=160))
 
     def _sources_line(self, snapshot: FleetSourcesSnapshot) -> Text:
         text = Text(end="")
