@@ -119,6 +119,7 @@ _NODE = re.compile(r"(?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH)
                    r"([A-Za-z0-9_.\-]+)(?::(\d+))?")
 _LOOKUP = re.compile(r"lookup ([A-Za-z0-9_.\-]+)(?: on [\d.:]+)?:")
 _IPPORT = re.compile(r"\b((?:\d{1,3}\.){3}\d{1,3}):(\d{2,5})\b")
+_ADDRESS = re.compile(r"^(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F:]*:[0-9a-fA-F:]+|localhost)$")
 _HOSTPORT = re.compile(r"(?<![\w./:@-])([A-Za-z][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*):"
                        r"(\d{2,5})\b(?![:\d])")
 # A service named in words, when the line gives no host: the most specific first.
@@ -150,12 +151,18 @@ def dependency_failure(text: str) -> DependencyFailure | None:
     if kind is None:
         return None
     host, port = _named_host(text)
-    if host is not None:
-        return DependencyFailure(kind, f"{host}:{port}" if port else host, host)
     lowered = f" {text.lower()} "
-    for name, words in _NAMED:
-        if any(word in lowered for word in words):
-            return DependencyFailure(kind, name)
+    named = next((name for name, words in _NAMED if any(word in lowered for word in words)),
+                 None)
+    if host is not None:
+        where = f"{host}:{port}" if port else host
+        if named is not None and _ADDRESS.match(host):
+            # An address says where, not what: "auth service (127.0.0.1:8100)" joins the
+            # health body's "auth": unreachable as one dependency.
+            return DependencyFailure(kind, f"{named} ({where})", host)
+        return DependencyFailure(kind, where, host)
+    if named is not None:
+        return DependencyFailure(kind, named)
     return None
 
 

@@ -103,9 +103,16 @@ class _Dependency:
 
 def _gather(server: ServerInput, now: datetime) -> list[_Dependency]:
     proxies = {c.name for c in server.containers if is_proxy(c)}
+    # A line from before its container's current start is the previous container's (a
+    # recreate keeps the name): the fixed client has not failed yet.
+    started = {c.name: c.started_at for c in server.containers
+               if c.state == "running" and c.started_at is not None}
     found: list[_Dependency] = []
     for line in recent(server.log_lines, now, DEPENDENCY_RECENT_S):
         if line.source in proxies or upstream_failure(line.text) is not None:
+            continue
+        since = started.get(line.source)
+        if since is not None and line.time < since:
             continue
         failure = dependency_failure(line.text)
         if failure is not None:
@@ -146,6 +153,12 @@ def _finding(server: ServerInput, dep: _Dependency) -> Candidate:
     evidence: list[Evidence] = [*lines_evidence(server.name, lines, limit=2)]
     evidence += [endpoint_evidence(server.name, e) for e in [*endpoints, *failing][:3]]
     claims: set[Claim] = {("health", server.name, e.name) for e in [*endpoints, *failing]}
+    # A client that fails its own healthcheck while it logs this failure: its health check
+    # fails on the dependency (one cause, one finding).
+    for info in server.containers:
+        if info.name in clients and info.state == "running" and info.health == "unhealthy":
+            evidence.append(container_evidence(server.name, info))
+            claims.add(("container", server.name, info.name))
     login = server.login
     if login is not None and not login.ok and login.klass in ("app_5xx", "timeout"):
         evidence.append(login_evidence(server.name, login))

@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 CONNECTING_GRACE_S = 30.0  # a server still connecting after this long is a finding
+# Just connected, the containers service still shows the state it had while connecting
+# until its first listing over the new connection is in: not yet a Docker problem.
+DOCKER_GRACE_S = 10.0
 CRASH_UPTIME_S = 120.0  # a container that restarted and has run less than this is crashing
 UPSTREAM_RECENT_S = 180.0  # proxy upstream lines older than this no longer link a backend
 
@@ -87,7 +90,8 @@ def server_lost(server: ServerInput, now: datetime) -> list[Candidate]:
         summary = (f"server {server.name} has not connected in {int(held)} s: "
                    f"{clip(conn.detail or 'no answer', 120)}")
         severity = Severity.ERROR
-    elif conn.is_up and server.containers_state == "unavailable":
+    elif conn.is_up and server.containers_state == "unavailable" \
+            and held >= DOCKER_GRACE_S:
         return [_docker_unavailable(server)]
     else:
         return []
@@ -145,7 +149,8 @@ def missing_secret_crash(server: ServerInput, now: datetime) -> list[Candidate]:
     file gets the value, then the container is recreated (compose reads the file again).
     """
     out: list[Candidate] = []
-    fronting = {f.backend.name: f for f in fronted_backends(server)}
+    crashing = crashing_names(server, now)
+    fronting = {f.backend.name: f for f in fronted_backends(server, crashing)}
     for info in server.containers:
         if is_proxy(info) or not (_crashing(info, now) or info.state in _STOPPED):
             continue
@@ -156,12 +161,20 @@ def missing_secret_crash(server: ServerInput, now: datetime) -> list[Candidate]:
                       if n not in names]
         if not lines or not names:
             continue
-        out.append(_secret_crash(server, info, names, lines, fronting.get(info.name)))
+        out.append(_secret_crash(server, info, names, lines, fronting.get(info.name),
+                                 crashing))
     return out
 
 
+def crashing_names(server: ServerInput, now: datetime) -> frozenset[str]:
+    """The containers in a crash loop, whatever state Docker shows for them this second."""
+    return frozenset(c.name for c in server.containers
+                     if not is_proxy(c) and _crashing(c, now) and c.restart_count)
+
+
 def _secret_crash(server: ServerInput, info: ContainerInfo, names: list[str],
-                  lines: list[LogLine], fronting: Fronting | None) -> Candidate:
+                  lines: list[LogLine], fronting: Fronting | None,
+                  crashing: frozenset[str]) -> Candidate:
     name = names[0]
     statuses = [s for s in server.secrets if s.name in names]
     in_container = [s for s in statuses if s.place == f"container:{info.name}"]
@@ -172,14 +185,14 @@ def _secret_crash(server: ServerInput, info: ContainerInfo, names: list[str],
     claims: set[Claim] = {("secret", server.name, n) for n in names}
     claims |= {("stale", server.name, info.name, n) for n in names}
     endpoints = (*(fronting.endpoints if fronting is not None else ()),
-                 *direct_endpoints(server, info))
+                 *direct_endpoints(server, info, crashing))
     evidence += [endpoint_evidence(server.name, e) for e in endpoints]
     claims |= {("health", server.name, e.name) for e in endpoints}
     if fronting is not None:
         claims.add(("proxied", server.name, info.name))
     listed = ", ".join(names)
     if stale and len(stale) == len(names):
-        source = stale[0].detail.split(" but ", 1)[0].removeprefix("set in ") or "its env file"
+        source = _file_for(server, name)
         fix = Fix("recreate", info.name,
                   f"{listed} is set in {source} but {info.name} was created before that; "
                   "recreating it loads the file again (a plain restart keeps the old "
@@ -240,16 +253,18 @@ def crash_loop(server: ServerInput, now: datetime) -> list[Candidate]:
 def backend_down_behind_proxy(server: ServerInput, now: datetime) -> list[Candidate]:
     """A stopped container a proxy fronts: the proxy answers 502/504 in its place."""
     out: list[Candidate] = []
-    for fronting in fronted_backends(server):
+    crashing = crashing_names(server, now)
+    for fronting in fronted_backends(server, crashing):
         lines = [u.line for u in fronting.lines]
         fresh = recent(lines, now, UPSTREAM_RECENT_S)
         if not fronting.endpoints and not fresh:
             continue
-        out.append(_backend_down(server, fronting, lines))
+        out.append(_backend_down(server, fronting, lines, crashing))
     return out
 
 
-def _backend_down(server: ServerInput, fronting: Fronting, lines: list[LogLine]) -> Candidate:
+def _backend_down(server: ServerInput, fronting: Fronting, lines: list[LogLine],
+                  crashing: frozenset[str]) -> Candidate:
     info = fronting.backend
     proxy = fronting.proxy.name if fronting.proxy is not None else "the proxy"
     paths = [p for p in (proxy_request_path(line.text) for line in lines) if p]
@@ -258,7 +273,7 @@ def _backend_down(server: ServerInput, fronting: Fronting, lines: list[LogLine])
     if not where and fronting.endpoints:
         where = f" for {fronting.endpoints[0].name}"
     summary = f"{info.name} {container_state(info)}; {proxy} answers {answer}{where}"
-    direct = direct_endpoints(server, info)
+    direct = direct_endpoints(server, info, crashing)
     evidence = [container_evidence(server.name, info),
                 *(endpoint_evidence(server.name, e) for e in (*fronting.endpoints, *direct)),
                 *lines_evidence(server.name, lines, limit=2)]
@@ -327,11 +342,16 @@ def app_error(server: ServerInput, now: datetime) -> list[Candidate]:
 def endpoint_failing(server: ServerInput, now: datetime) -> list[Candidate]:
     """A failing endpoint no other rule explained: the probe's own reason, and where to look."""
     out: list[Candidate] = []
+    started = [c.started_at for c in server.containers
+               if c.state == "running" and c.started_at is not None]
+    restarted = max(started, default=None)
     for endpoint in server.endpoints:
         klass = endpoint.klass
         if endpoint.result is None or endpoint.result.ok or klass in ("cert_expiring", "app_5xx",
                                                                        "unreachable"):
             continue
+        if restarted is not None and endpoint.result.checked_at < restarted:
+            continue  # probed before a container (re)started: the next probe will tell
         where = _host_of(endpoint.url)
         evidence = [endpoint_evidence(server.name, endpoint)]
         if klass in BAD_GATEWAY_CLASSES:

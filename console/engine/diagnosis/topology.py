@@ -134,12 +134,20 @@ class Fronting:
         return self.named_by + self.unnamed
 
 
-def fronted_backends(server: ServerInput) -> list[Fronting]:
-    """The stopped containers a proxy on ``server`` is failing to reach."""
+def _down_apps(server: ServerInput, crashing: frozenset[str]) -> list[ContainerInfo]:
+    """App containers that serve nothing: stopped, or ``crashing`` (a crash loop caught
+    "running" in the second between two restarts is down all the same)."""
+    return [c for c in server.containers
+            if (c.state in DOWN_STATES or c.name in crashing) and not is_proxy(c)
+            and not is_dependency(c)]
+
+
+def fronted_backends(server: ServerInput,
+                     crashing: frozenset[str] = frozenset()) -> list[Fronting]:
+    """The stopped (or ``crashing``) containers a proxy on ``server`` is failing to reach."""
     containers = server.containers
     proxies = [c for c in containers if is_proxy(c) and c.state == "running"]
-    down = [c for c in containers
-            if c.state in DOWN_STATES and not is_proxy(c) and not is_dependency(c)]
+    down = _down_apps(server, crashing)
     if not down:
         return []
     lines = upstream_lines(server)
@@ -172,11 +180,15 @@ def fronted_backends(server: ServerInput) -> list[Fronting]:
     return out
 
 
-_DIRECT_CLASSES = frozenset({"refused", "connect_timeout", "connect_failed"})
+# A stopped container refuses; one in a crash loop may also accept and hang up (protocol)
+# or accept and never answer (read_timeout) while it starts and dies again.
+_DIRECT_CLASSES = frozenset({"refused", "connect_timeout", "connect_failed", "protocol",
+                             "read_timeout"})
 _LOOPBACK = re.compile(r"^(?:127\.[\d.]+|localhost|0\.0\.0\.0|\[?::1\]?)$")
 
 
-def direct_endpoints(server: ServerInput, info: ContainerInfo) -> tuple[Endpoint, ...]:
+def direct_endpoints(server: ServerInput, info: ContainerInfo,
+                     crashing: frozenset[str] = frozenset()) -> tuple[Endpoint, ...]:
     """Endpoints probing a stopped container directly (not through the proxy) and refused.
 
     The console does not know which published port is whose, so an endpoint is the
@@ -184,10 +196,9 @@ def direct_endpoints(server: ServerInput, info: ContainerInfo) -> tuple[Endpoint
     compose service ("backend"), or when its URL is a loopback port and this is the only
     stopped app container on the server.
     """
-    if info.state not in DOWN_STATES:
+    if info.state not in DOWN_STATES and info.name not in crashing:
         return ()
-    down = [c for c in server.containers
-            if c.state in DOWN_STATES and not is_proxy(c) and not is_dependency(c)]
+    down = _down_apps(server, crashing)
     out: list[Endpoint] = []
     for endpoint in server.endpoints:
         if endpoint.klass not in _DIRECT_CLASSES:
