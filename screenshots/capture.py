@@ -75,6 +75,17 @@ def _health_says(word: str) -> Callable[[Any], bool]:
     return ready
 
 
+def _strip_shows(finding_id: str) -> Callable[[Any], bool]:
+    """The diagnosis strip holds the finding (and has settled on it)."""
+    def ready(app: Any) -> bool:
+        from console.ui.widgets.diagnosis_strip import DiagnosisStrip
+
+        strip = app.query_one(DiagnosisStrip)
+        return not strip.pending and any(t.finding.id == finding_id
+                                         for t in strip.view.active)
+    return ready
+
+
 SCENES = [
     Scene("main", "the lab, healthy, right after a wrong-password login"),
     Scene("incident-502", "the backend stopped: nginx answers 502 (incident 000)",
@@ -82,6 +93,12 @@ SCENES = [
     Scene("secret-drift", "JWT_SECRET edited in .env, container not recreated; t tests a "
           "login and checks the token's signature against every place (incident 003)",
           scenario="env-drift", keys=("t",), settle=5.0),
+    Scene("incident-000", "the diagnosis strip: crm-backend-1 stopped behind nginx, fix r "
+          "(incident 000)", scenario="backend-down",
+          ready=_strip_shows("backend_down_behind_proxy")),
+    Scene("incident-002", "the diagnosis strip: crm-backend-1 crash-looping on a missing "
+          "JWT_SECRET, fixed by hand, never r (incident 002)", scenario="jwt-crash-loop",
+          ready=_strip_shows("crash_loop_missing_secret")),
 ]
 
 

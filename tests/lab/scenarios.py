@@ -8,6 +8,8 @@ between two unless you mean to combine them.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import secrets
 import time
@@ -17,9 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import docker
+import docker.errors
 
 from tests.lab import stack
-from tests.lab.layout import BACKEND2_PORT, BACKEND_PORT, NGINX_PORT, Layout
+from tests.lab.layout import APP_IMAGE, BACKEND2_PORT, BACKEND_PORT, NGINX_PORT, Layout
 from tests.lab.system import LabError
 
 Result = dict[str, Any]
@@ -138,6 +141,81 @@ def log_flood(client: docker.DockerClient, layout: Layout, lines: int = 5000,
     return {"container": container, "lines": body["lines"], "tag": tag, "done": body["done"]}
 
 
+def jwt_crash_loop(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """JWT_SECRET gone and crm-backend-1 recreated under a restart policy: a crash loop.
+
+    What incident 002's deploy left: the service restarts itself, prints
+    ``RuntimeError: JWT_SECRET not configured`` each time, and never serves; nginx answers
+    502. Returns once Docker has restarted it at least twice.
+    """
+    _edit_env(layout, "crm", lambda env: env.pop("JWT_SECRET", None))
+    stack.recreate(client, layout, "crm-backend-1")
+    stack.wait_exited(client, "crm-backend-1")
+    container = stack.get_container(client, "crm-backend-1")
+    assert container is not None
+    container.update(restart_policy={"Name": "always"})
+    container.start()
+    deadline = time.monotonic() + 30
+    count = 0
+    while time.monotonic() < deadline:
+        container.reload()
+        count = int(container.attrs.get("RestartCount") or 0)
+        if count >= 2:
+            break
+        time.sleep(0.2)
+    else:
+        raise LabError(f"crm-backend-1 restarted only {count} times within 30s")
+    wait_status(f"http://127.0.0.1:{NGINX_PORT}/health", 502)
+    return {"removed": "JWT_SECRET", "container": "crm-backend-1", "restart_policy": "always",
+            "restarts": count}
+
+
+def lockout(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """Incident 003: a new JWT_SECRET in crm's .env that crm-backend-1 does not run with,
+    and the database volume crm_dbdata deleted.
+
+    The deploy of the incident removed the volume (``docker volume rm``) and brought the
+    backend back on its old configuration: here crm-backend-1 is created again with the
+    environment it ran with (the old secret) and without the volume, which Docker will not
+    delete while a container mounts it. The compose file still declares it.
+    """
+    old = stack.get_container(client, "crm-backend-1")
+    if old is None:
+        raise LabError("crm-backend-1 is not there")
+    old_env = dict(item.split("=", 1) for item in old.attrs["Config"]["Env"]
+                   if "=" in item)
+    _edit_env(layout, "crm", lambda env: env.update(JWT_SECRET=secrets.token_urlsafe(36)))
+    old.remove(force=True)
+    volume = "crm_dbdata"
+    with contextlib.suppress(docker.errors.NotFound):
+        client.volumes.get(volume).remove()
+    spec = stack.spec_for(layout, "crm-backend-1")
+    keep = {k: v for k, v in old_env.items() if k in spec.env or k == "JWT_SECRET"}
+    spec = dataclasses.replace(spec, env=keep, volume=None)
+    image_id = client.images.get(APP_IMAGE).id
+    stack.create_container(client, layout, spec, spec.digest(image_id)).start()
+    stack.wait_healthy(client, ["crm-backend-1"])
+    return {"changed": "JWT_SECRET", "env_file": str(layout.env_file("crm")),
+            "container_unchanged_env": "crm-backend-1", "volume_removed": volume}
+
+
+AUTH_URL_BAD = "http://127.0.0.1:8100/internal/auth"
+AUTH_URL_GOOD = "http://127.0.0.1:8000/internal/auth"
+
+
+def auth_refused(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
+    """Incident 004: crm-backend-1 delegates logins to an auth service at an address where
+    nothing listens (``AUTH_SERVICE_URL`` in crm's .env): every login answers 500, /health
+    503 ``{"auth": "unreachable"}``. ``AUTH_URL_GOOD`` (the backend's own auth endpoint) is
+    the address that works."""
+    _edit_env(layout, "crm", lambda env: env.update(AUTH_SERVICE_URL=AUTH_URL_BAD))
+    stack.recreate(client, layout, "crm-backend-1")
+    wait_status(f"http://127.0.0.1:{BACKEND_PORT}/health", 503, timeout=30)
+    login = http_status(f"http://127.0.0.1:{NGINX_PORT}/api/v1/auth/login", method="POST")
+    return {"set": {"AUTH_SERVICE_URL": AUTH_URL_BAD}, "container": "crm-backend-1",
+            "login_via_nginx": login}
+
+
 SCENARIOS: dict[str, Callable[..., Result]] = {
     "backend-down": backend_down,
     "secret-missing": secret_missing,
@@ -147,4 +225,7 @@ SCENARIOS: dict[str, Callable[..., Result]] = {
     "weak-secret": weak_secret,
     "migration-fail": migration_fail,
     "log-flood": log_flood,
+    "jwt-crash-loop": jwt_crash_loop,
+    "lockout": lockout,
+    "auth-refused": auth_refused,
 }

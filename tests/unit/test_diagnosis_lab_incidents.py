@@ -168,3 +168,11 @@ def test_000_probes_from_before_the_restart_are_not_a_new_finding() -> None:
     running = run(server(containers=[container("crm-backend-1", started=3600.0), nginx()],
                          endpoints=[refused, gateway]))
     assert sorted(f.target for f in running) == ["backend", "login via nginx"]
+
+
+def test_000_an_operators_restart_in_progress_is_not_a_crash_loop() -> None:
+    restarting = run(server(containers=[container("crm-backend-1", "restarting"), nginx()]))
+    assert "crash_loop" not in ids(restarting)
+    looping = run(server(containers=[container("crm-backend-1", "restarting", restarts=3),
+                                     nginx()]))
+    assert ids(looping) == ["crash_loop"]

@@ -230,7 +230,9 @@ def crash_loop(server: ServerInput, now: datetime) -> list[Candidate]:
     """A container the restart policy keeps restarting, for a reason its log must tell."""
     out: list[Candidate] = []
     for info in server.containers:
-        if not (info.state == "restarting" or (_crashing(info, now) and info.restart_count)):
+        # Docker counts only its restart policy's restarts: "restarting" with none is an
+        # operator's `docker restart` (r) in progress, not a loop.
+        if not (info.restart_count and (info.state == "restarting" or _crashing(info, now))):
             continue
         lines = [line for line in server.log_lines if line.source == info.name]
         evidence = [container_evidence(server.name, info),

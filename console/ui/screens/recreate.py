@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from rich.text import Text
+from textual import events
 
 from console.engine.actions import ActionRefused
 from console.engine.actions.recreate import RecreatePlan
@@ -38,7 +39,10 @@ class RecreateScreen(MigrateScreen):
         super().__init__(fleet, server_name)
         self.container = container
 
-    def on_mount(self) -> None:
+    def on_mount(self, event: events.Mount) -> None:
+        # Textual would run MigrateScreen.on_mount too (it calls the handler of every class
+        # up the MRO), which plans and confirms a migration instead.
+        event.prevent_default()
         self.query_one("#title").update(Text.assemble(
             "Recreate ", safe(self.container, "bold"), " on ", safe(self.server_name, "bold")))
         refusal = self._refusal()

@@ -16,6 +16,10 @@ ops-console has something true to watch:
 * ``POST /debug/flood?n=N&rate=R&tag=T&auth=1&wait=0``: the server itself prints N numbered
   lines ``flood line 000001/00000N tag=T ...`` on its stdout (so they reach ``docker logs``),
   at R lines/s (0 = as fast as it can); ``wait=1`` answers only when all are written;
+* with ``AUTH_SERVICE_URL`` set, logins are delegated to that auth service
+  (``POST <url>/verify``; the backend serves one itself at ``/internal/auth``): when it cannot
+  be reached the backend logs ``[AUTH] Auth service connectivity test failed: ...
+  Connection refused`` and answers 500, and ``/health`` is 503 ``{"auth": "unreachable"}``;
 * ``python3 /app/backend.py migrate`` applies the next schema migration with progress
   output; it fails (stderr message, exit 2) when ``MIGRATION_FAIL=1`` is set or the flag
   file ``/data/MIGRATION_FAIL`` exists (the lab's ``migration-fail`` scenario).
@@ -38,7 +42,9 @@ import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qs, urlsplit
+from urllib.request import Request, urlopen
 
 VERSION = "1.4.2"
 USERS = (
@@ -70,6 +76,7 @@ class Settings:
         self.database_url = env.get("DATABASE_URL", "")
         self.service_secret = env.get("SERVICE_SECRET", "")
         self.port = int(env.get("PORT", "8000"))
+        self.auth_service_url = env.get("AUTH_SERVICE_URL", "").rstrip("/")
 
     @property
     def db_path(self) -> str | None:
@@ -172,8 +179,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def access(self, status: int, size: int, started: float) -> None:
         path = urlsplit(self.path).path
-        if path == "/health" and self.client_address[0] == "127.0.0.1":
-            return  # the Docker healthcheck, every 2 s: noise, not news
+        if (path == "/health" or path.startswith("/internal/")) \
+                and self.client_address[0] == "127.0.0.1":
+            return  # the Docker healthcheck, every 2 s, and its own auth calls: noise
         ms = (time.monotonic() - started) * 1000
         level = "WARNING" if status >= 400 else "INFO"
         log(level, f'{self.client_address[0]} "{self.command} {self.path} '
@@ -232,6 +240,8 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path == "/api/v1/auth/login":
             self.login(started)
+        elif parts.path == "/internal/auth/verify":
+            self.verify(started)
         elif parts.path == "/debug/flood":
             self.flood(parse_qs(parts.query), started)
         else:
@@ -249,8 +259,25 @@ class Handler(BaseHTTPRequestHandler):
             log("ERROR", f"[DB] health check failed: {exc}")
             self.send_json(503, {"status": "degraded", "db": "disconnected"}, started)
             return
+        auth = self.auth_reachable(quiet=self.client_address[0] == "127.0.0.1")
+        if auth is not None:
+            self.send_json(503, {"status": "degraded", "db": "connected", "auth": "unreachable",
+                                 "schema_version": version}, started)
+            return
         self.send_json(200, {"status": "ok", "db": "connected", "schema_version": version,
                              "version": VERSION}, started)
+
+    def auth_reachable(self, quiet: bool = False) -> str | None:
+        """None when no auth service is configured or it answers; else why it cannot be
+        reached (logged unless ``quiet``: the Docker healthcheck's every 2 s is noise)."""
+        url = self.settings.auth_service_url
+        if not url:
+            return None
+        error = call_auth_service(url, {"email": "", "password": ""})[1]
+        if error is not None and not quiet:
+            log("ERROR", f"[AUTH] Auth service connectivity test failed: POST {url}/verify: "
+                         f"{error}")
+        return error
 
     def login(self, started: float) -> None:
         body = self.read_json()
@@ -267,6 +294,9 @@ class Handler(BaseHTTPRequestHandler):
             log("ERROR", f"[DB] login query failed: {exc}")
             self.send_json(503, {"detail": "database unavailable"}, started)
             return
+        if self.settings.auth_service_url:
+            self.delegated_login(email, password, row, started)
+            return
         if row is None:
             log("WARNING", f"[AUTH] Login failed: user not found: {email}")
             self.send_json(401, {"detail": "Invalid credentials"}, started)
@@ -276,6 +306,9 @@ class Handler(BaseHTTPRequestHandler):
             log("WARNING", f"[AUTH] Login failed: invalid password for {email}")
             self.send_json(401, {"detail": "Invalid credentials"}, started)
             return
+        self.issue_token(user_id, email, role, started)
+
+    def issue_token(self, user_id: int, email: str, role: str, started: float) -> None:
         now = int(time.time())
         claims = {"sub": str(user_id), "email": email, "role": role, "iss": "crm-lab",
                   "iat": now, "exp": now + self.settings.jwt_ttl}
@@ -283,6 +316,36 @@ class Handler(BaseHTTPRequestHandler):
         log("INFO", f"[AUTH] Login succeeded for {email}")
         self.send_json(200, {"access_token": token, "token_type": "bearer",
                              "expires_in": self.settings.jwt_ttl}, started)
+
+    def delegated_login(self, email: str, password: str, row: tuple | None,
+                        started: float) -> None:
+        """The login as a backend that asks its auth service answers it (incident 004)."""
+        url = self.settings.auth_service_url
+        status, error = call_auth_service(url, {"email": email, "password": password})
+        if error is not None:
+            log("ERROR", f"[AUTH] Auth service connectivity test failed: POST {url}/verify: "
+                         f"{error}")
+            log("ERROR", "[AUTH] Authentication service communication failed; answering 500")
+            self.send_json(500, {"detail": "Internal Server Error"}, started)
+            return
+        if status != 200 or row is None:
+            log("WARNING", f"[AUTH] Login failed: auth service rejected {email}")
+            self.send_json(401, {"detail": "Invalid credentials"}, started)
+            return
+        self.issue_token(row[0], email, row[3], started)
+
+    def verify(self, started: float) -> None:
+        """The auth service's own endpoint: 200 for a known user and password, else 401."""
+        body = self.read_json() or {}
+        email, password = body.get("email"), body.get("password")
+        ok = False
+        if isinstance(email, str) and isinstance(password, str):
+            with connect(self.settings.db_path or ":memory:") as conn:
+                row = conn.execute("SELECT salt, password_hash FROM users WHERE email = ?",
+                                   (email,)).fetchone()
+            ok = row is not None and hmac.compare_digest(hash_password(password, row[0]),
+                                                         row[1])
+        self.send_json(200 if ok else 401, {"ok": ok}, started)
 
     def authorize(self, started: float) -> dict | None:
         header = self.headers.get("Authorization", "")
@@ -314,6 +377,22 @@ class Handler(BaseHTTPRequestHandler):
             worker.join()
         self.send_json(200 if wait else 202, {"lines": count, "tag": tag, "done": wait},
                        started)
+
+
+def call_auth_service(url: str, body: dict) -> tuple[int | None, str | None]:
+    """``(status, None)`` when the auth service answered, ``(None, why)`` when it did not."""
+    request = Request(f"{url}/verify", data=json.dumps(body).encode(), method="POST",
+                      headers={"Content-Type": "application/json"})
+    try:
+        with urlopen(request, timeout=3) as answer:
+            return answer.status, None
+    except HTTPError as exc:
+        return exc.code, None
+    except URLError as exc:
+        reason = exc.reason
+        return None, str(reason) if isinstance(reason, OSError) else str(exc)
+    except OSError as exc:
+        return None, str(exc)
 
 
 def write_flood(count: int, rate: float, tag: str, auth: bool) -> None:
