@@ -9,7 +9,6 @@ between two unless you mean to combine them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import secrets
 import time
@@ -22,7 +21,7 @@ import docker
 import docker.errors
 
 from tests.lab import stack
-from tests.lab.layout import APP_IMAGE, BACKEND2_PORT, BACKEND_PORT, NGINX_PORT, Layout
+from tests.lab.layout import BACKEND2_PORT, BACKEND_PORT, NGINX_PORT, SPEC_LABEL, Layout
 from tests.lab.system import LabError
 
 Result = dict[str, Any]
@@ -175,28 +174,61 @@ def lockout(client: docker.DockerClient, layout: Layout, **_: Any) -> Result:
     and the database volume crm_dbdata deleted.
 
     The deploy of the incident removed the volume (``docker volume rm``) and brought the
-    backend back on its old configuration: here crm-backend-1 is created again with the
-    environment it ran with (the old secret) and without the volume, which Docker will not
-    delete while a container mounts it. The compose file still declares it.
+    backend back on its old configuration: here crm-backend-1 is created again exactly as
+    it was (its environment with the old secret, its labels, ports and network) but without
+    the volume, which Docker will not delete while a container mounts it. The compose file
+    still declares it.
     """
     old = stack.get_container(client, "crm-backend-1")
     if old is None:
         raise LabError("crm-backend-1 is not there")
-    old_env = dict(item.split("=", 1) for item in old.attrs["Config"]["Env"]
-                   if "=" in item)
+    volume = "crm_dbdata"
+    attrs = old.attrs
     _edit_env(layout, "crm", lambda env: env.update(JWT_SECRET=secrets.token_urlsafe(36)))
     old.remove(force=True)
-    volume = "crm_dbdata"
     with contextlib.suppress(docker.errors.NotFound):
         client.volumes.get(volume).remove()
-    spec = stack.spec_for(layout, "crm-backend-1")
-    keep = {k: v for k, v in old_env.items() if k in spec.env or k == "JWT_SECRET"}
-    spec = dataclasses.replace(spec, env=keep, volume=None)
-    image_id = client.images.get(APP_IMAGE).id
-    stack.create_container(client, layout, spec, spec.digest(image_id)).start()
+    _clone_without_volume(client, attrs, volume).start()
     stack.wait_healthy(client, ["crm-backend-1"])
     return {"changed": "JWT_SECRET", "env_file": str(layout.env_file("crm")),
             "container_unchanged_env": "crm-backend-1", "volume_removed": volume}
+
+
+def _clone_without_volume(client: docker.DockerClient, attrs: dict[str, Any], volume: str):
+    """A container like the inspected one (``attrs``) with ``volume`` left unmounted.
+
+    Copied from what Docker reports, not from how it was created, so it holds for a
+    container the lab made and for one Compose made alike.
+    """
+    config, host = attrs["Config"], attrs["HostConfig"]
+    api = client.api
+    binds = [b for b in host.get("Binds") or [] if not b.startswith(f"{volume}:")]
+    mounts = [m for m in host.get("Mounts") or [] if m.get("Source") != volume]
+    ports = {key: (b[0].get("HostIp") or "", int(b[0]["HostPort"]))
+             for key, b in (host.get("PortBindings") or {}).items() if b}
+    host_config = api.create_host_config(
+        port_bindings=ports, binds=binds, restart_policy=host.get("RestartPolicy"),
+        log_config=host.get("LogConfig"), init=host.get("Init"))
+    if mounts:
+        host_config["Mounts"] = mounts
+    networks = attrs["NetworkSettings"]["Networks"]
+    net_name, net = next(iter(networks.items()))
+    aliases = [a for a in net.get("Aliases") or [] if len(a) != 12]  # not the old short id
+    networking = api.create_networking_config(
+        {net_name: api.create_endpoint_config(aliases=aliases)})
+    # Not what its configuration says any more: reset (or Compose) must recreate it.
+    labels = dict(config.get("Labels") or {})
+    for key in (SPEC_LABEL, "com.docker.compose.config-hash"):
+        if key in labels:
+            labels[key] = "lockout-without-" + volume
+    created = api.create_container(
+        config["Image"], command=config.get("Cmd"), name=attrs["Name"].lstrip("/"),
+        environment=config.get("Env"), labels=labels,
+        ports=[int(key.split("/")[0]) for key in config.get("ExposedPorts") or {}],
+        host_config=host_config, networking_config=networking,
+        healthcheck=config.get("Healthcheck"), working_dir=config.get("WorkingDir"),
+        stop_signal=config.get("StopSignal"), entrypoint=config.get("Entrypoint"))
+    return client.containers.get(created["Id"])
 
 
 AUTH_URL_BAD = "http://127.0.0.1:8100/internal/auth"
