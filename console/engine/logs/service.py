@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from console.config import Config, ServerConfig
+from console.config import Config, LogRuleConfig, ServerConfig
 from console.engine import dockerapi
 from console.engine.contracts import Change, ChangeListener, Unsubscribe
 from console.engine.host_api import Host
@@ -76,7 +76,10 @@ class LogService:
         self.initial_window_s = initial_window_s
         self.initial_tail = initial_tail
         self.problems: list[str] = []
-        rules = {s.name: self._rules_for(s) for s in config.servers}
+        # Servers with the same rule config share one RuleSet: building one translates
+        # every rule for Hyperscan (tens of ms), and a RuleSet holds no per-server state.
+        shared: dict[tuple[LogRuleConfig, ...], tuple[RuleSet, str]] = {}
+        rules = {s.name: self._shared_rules(s, shared) for s in config.servers}
         self._servers = {s.name: s for s in config.servers if s.name in hosts}
         self._sources = SourceRegistry({n: s.logs.buffer_lines
                                         for n, s in self._servers.items()})
@@ -98,13 +101,24 @@ class LogService:
                                   on_status=self._status_changed)
         self._running = False
 
-    def _rules_for(self, server: ServerConfig) -> RuleSet:
+    def _shared_rules(self, server: ServerConfig,
+                      shared: dict[tuple[LogRuleConfig, ...], tuple[RuleSet, str]]) -> RuleSet:
+        key = server.logs.rules
+        if key not in shared:
+            shared[key] = self._rules_for(server)
+        rules, problem = shared[key]
+        if problem:
+            self.problems.append(f"{server.name}: {problem}; using the built-in rules only")
+        return rules
+
+    @staticmethod
+    def _rules_for(server: ServerConfig) -> tuple[RuleSet, str]:
+        """The server's RuleSet, and what was wrong with its rules ("" if nothing)."""
         rewrite = LineRewrite(TRIGGERS, redact_line, PREFILTER)
         try:
-            return RuleSet.from_config(server.logs, rewrite=rewrite)
+            return RuleSet.from_config(server.logs, rewrite=rewrite), ""
         except RuleError as exc:
-            self.problems.append(f"{server.name}: {exc}; using the built-in rules only")
-            return RuleSet.default(rewrite=rewrite)
+            return RuleSet.default(rewrite=rewrite), str(exc)
 
     @property
     def flush_interval(self) -> float:

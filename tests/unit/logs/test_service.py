@@ -194,3 +194,24 @@ async def test_a_source_state_change_is_a_plain_change_with_its_server() -> None
     assert [line.text for line in changes[-1].batch.events] == ["JWT expired"]
     await service.stop()
     assert rows.callbacks == []  # stopped listening to the container service
+
+
+async def test_servers_with_the_same_rules_share_one_ruleset_and_each_bad_one_is_named() -> None:
+    """Fifty servers with the built-in rules cost one RuleSet, not fifty; a server with its
+    own rules gets its own, and a bad rule config is reported under every server that has it
+    (each falls back to the built-ins and still classifies)."""
+    custom = LogsConfig(rules=(LogRuleConfig(name="deploy_key", pattern="deploy key rejected"),))
+    bad = LogsConfig(rules=(LogRuleConfig(name="no_such_builtin", pattern=None),))
+    servers = (*(ServerConfig(name=f"s{i}") for i in range(3)),
+               ServerConfig(name="own", logs=custom),
+               ServerConfig(name="bad1", logs=bad), ServerConfig(name="bad2", logs=bad))
+    hosts = {s.name: SimpleNamespace() for s in servers}
+    service = LogService(Config(ConsoleSettings(), servers), hosts,  # type: ignore[arg-type]
+                         containers=_Rows("ok"))  # type: ignore[arg-type]
+    rules = service._store._rules
+    assert rules["s0"] is rules["s1"] is rules["s2"]
+    assert rules["own"] is not rules["s0"]
+    assert rules["own"].match("deploy key rejected") is not None
+    assert rules["s0"].match("deploy key rejected") is None
+    assert [p.split(":")[0] for p in service.problems] == ["bad1", "bad2"]
+    assert rules["bad1"].match("JWT expired") is not None
