@@ -1,47 +1,29 @@
-"""The compose-labelled app stack: env files, networks, volumes, containers, health waits.
+"""The CRM app stack: env files, Compose bringing the containers up, health waits.
 
-There is no docker compose here, so this module does what ``compose up`` would: it writes
-the projects' ``.env`` files, creates ``<project>_default`` networks and ``<project>_dbdata``
-volumes with compose labels, and (re)creates containers named ``<project>-<service>-1``
-with the labels compose sets. Each container carries a hash of its desired configuration
-(image id, env, command, mounts...) in the ``ops-lab.spec`` label: ``up``/``reset`` recreate a
-container only when that hash differs, which is what makes a second ``up`` a no-op.
+The projects' ``.env`` files are written here; their compose files and the Compose runs are
+in ``crm_compose``. ``converge`` (``up``/``reset``) calls ``docker-compose up -d`` only for a
+project whose containers lag behind their files (``lagging``), so a second ``up`` is a
+no-op that never starts Compose; ``recreate`` is ``up -d --force-recreate SERVICE``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 import docker
 import docker.errors
-from docker.types import LogConfig
 
-from tests.lab.layout import (
-    APP_DIR,
-    APP_IMAGE,
-    BACKEND2_PORT,
-    BACKEND_PORT,
-    LAB_LABEL,
-    NGINX_PORT,
-    SERVERS,
-    SPEC_LABEL,
-    Layout,
-)
+from tests.lab import crm_compose
+from tests.lab.crm_compose import SERVICES, ServiceDef, service_named
+from tests.lab.layout import APP_IMAGE, LAB_LABEL, SERVERS, SPEC_LABEL, Layout
 from tests.lab.system import DOCKER_SOCKET, LabError, say
 
-HEALTH_SNIPPET = (
-    "import socket,sys\n"
-    "s=socket.create_connection(('127.0.0.1',{port}),2)\n"
-    "s.sendall(b'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n')\n"
-    "sys.exit(0 if s.makefile('rb').read().split(b' ')[1:2]==[b'200'] else 1)\n"
-)
-SECOND = 1_000_000_000  # the Docker API counts healthcheck times in nanoseconds
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+VERSION_LABEL = "com.docker.compose.version"
+HAND_MADE_VERSION = "2.24.0"  # what the lab wrote on its networks before Compose made them
 
 
 def docker_client(timeout: int = 120) -> docker.DockerClient:
@@ -127,109 +109,6 @@ def write_env(layout: Layout, project: str, env: Mapping[str, str]) -> bool:
 # --------------------------------------------------------------------------- containers
 
 
-@dataclass
-class ContainerSpec:
-    """What one compose-style container should look like."""
-
-    project: str
-    service: str
-    command: list[str]
-    port: int  # inside the container
-    host_port: int
-    health_port: int
-    health_path: str
-    env: dict[str, str] = field(default_factory=dict)
-    volume: str | None = None  # named volume mounted at /data
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.project}-{self.service}-1"
-
-    @property
-    def network(self) -> str:
-        return f"{self.project}_default"
-
-    def healthcheck(self) -> dict:
-        snippet = HEALTH_SNIPPET.format(port=self.health_port, path=self.health_path)
-        return {"test": ["CMD", "python3", "-I", "-S", "-c", snippet],
-                "interval": 2 * SECOND, "timeout": 3 * SECOND, "retries": 3,
-                "start_period": 0}
-
-    def labels(self, layout: Layout, digest: str) -> dict[str, str]:
-        workdir = str(layout.project_dir(self.project))
-        return {
-            "com.docker.compose.project": self.project,
-            "com.docker.compose.service": self.service,
-            "com.docker.compose.container-number": "1",
-            "com.docker.compose.oneoff": "False",
-            "com.docker.compose.project.working_dir": workdir,
-            "com.docker.compose.project.config_files": f"{workdir}/docker-compose.yml",
-            "com.docker.compose.project.environment_file": f"{workdir}/.env",
-            "com.docker.compose.version": "2.24.0",
-            LAB_LABEL: "1",
-            SPEC_LABEL: digest,
-        }
-
-    def digest(self, image_id: str) -> str:
-        """Everything that, changed, needs a recreate (as compose's config hash)."""
-        material = {"image": image_id, "command": self.command, "env": sorted(self.env.items()),
-                    "port": [self.port, self.host_port], "volume": self.volume,
-                    "app": str(APP_DIR), "code": _app_code_digest(),
-                    "health": self.healthcheck(), "aliases": self.aliases, "v": 1}
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _app_code_digest() -> str:
-    """Bind-mounted code only takes effect on a restart: a change must recreate."""
-    digest = hashlib.sha256()
-    for path in sorted(APP_DIR.iterdir()):
-        if path.is_file() and path.suffix in (".py", ".conf"):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def desired_specs(layout: Layout) -> list[ContainerSpec]:
-    """The containers as the env files on disk say they should be, right now."""
-    crm_env = read_env(layout, "crm")
-    crm2_env = read_env(layout, "crm2")
-    backend_cmd = ["python3", "-u", "/app/backend.py", "serve"]
-    return [
-        ContainerSpec("crm", "backend", backend_cmd, 8000, BACKEND_PORT, 8000, "/health",
-                      env=crm_env, volume="crm_dbdata", aliases=("backend",)),
-        ContainerSpec("crm", "nginx", ["nginx", "-c", "/app/nginx.conf"], 80, NGINX_PORT, 80,
-                      "/nginx-health", aliases=("nginx",)),
-        ContainerSpec("crm2", "backend", backend_cmd, 8000, BACKEND2_PORT, 8000, "/health",
-                      env=crm2_env, volume="crm2_dbdata", aliases=("backend",)),
-    ]
-
-
-def spec_for(layout: Layout, name: str) -> ContainerSpec:
-    for spec in desired_specs(layout):
-        if spec.name == name:
-            return spec
-    raise LabError(f"no lab container named {name!r}")
-
-
-def ensure_network(client: docker.DockerClient, project: str) -> None:
-    name = f"{project}_default"
-    if client.networks.list(names=[name]):
-        return
-    client.networks.create(name, driver="bridge", labels={
-        "com.docker.compose.project": project, "com.docker.compose.network": "default",
-        "com.docker.compose.version": "2.24.0", LAB_LABEL: "1"})
-
-
-def ensure_volume(client: docker.DockerClient, project: str, volume: str) -> None:
-    try:
-        client.volumes.get(volume)
-    except docker.errors.NotFound:
-        client.volumes.create(volume, labels={
-            "com.docker.compose.project": project,
-            "com.docker.compose.volume": volume.split("_", 1)[1],
-            "com.docker.compose.version": "2.24.0", LAB_LABEL: "1"})
-
-
 def get_container(client: docker.DockerClient, name: str):
     try:
         return client.containers.get(name)
@@ -237,61 +116,94 @@ def get_container(client: docker.DockerClient, name: str):
         return None
 
 
-def converge_container(client: docker.DockerClient, layout: Layout, spec: ContainerSpec,
-                       start: bool = True) -> str:
-    """Make one container match its spec; returns what was done (for progress output)."""
+def desired_specs(layout: Layout) -> list[ServiceDef]:
+    """The lab's CRM containers (``.name``, ``.project``, ``.service``...)."""
+    return list(SERVICES)
+
+
+def spec_for(layout: Layout, name: str) -> ServiceDef:
+    return service_named(name)
+
+
+def _image_env(client: docker.DockerClient) -> dict[str, str]:
+    env = client.images.get(APP_IMAGE).attrs.get("Config", {}).get("Env") or []
+    return dict(item.split("=", 1) for item in env if "=" in item)
+
+
+def _container_env(container) -> dict[str, str]:
+    env = container.attrs.get("Config", {}).get("Env") or []
+    return dict(item.split("=", 1) for item in env if "=" in item)
+
+
+def lagging(client: docker.DockerClient, layout: Layout, project: str) -> list[str]:
+    """Why ``project`` is not as its files say (empty: nothing to do), without Compose.
+
+    A container is current when Compose made it (it has a config hash), its spec label
+    matches the compose file, it runs, and its environment is the image's plus the .env.
+    """
+    image = client.images.get(APP_IMAGE)
+    digest = crm_compose.spec_digest(project, image.id)
+    image_env = _image_env(client)
+    env_file = read_env(layout, project)
+    reasons = []
+    for service in crm_compose.services_of(project):
+        container = get_container(client, service.name)
+        if container is None:
+            reasons.append(f"{service.name}: absent")
+            continue
+        labels = container.labels
+        if CONFIG_HASH_LABEL not in labels:
+            reasons.append(f"{service.name}: not made by Compose")
+        elif labels.get(SPEC_LABEL) != digest:
+            reasons.append(f"{service.name}: spec changed")
+        elif _container_env(container) != crm_compose.expected_env(
+                image_env, env_file if service.env_file else None):
+            reasons.append(f"{service.name}: environment differs from .env")
+        elif container.status != "running":
+            reasons.append(f"{service.name}: {container.status}")
+    return reasons
+
+
+def remove_hand_made(client: docker.DockerClient, project: str) -> list[str]:
+    """Containers of ours that Compose did not make (the lab before Compose): removed.
+
+    Compose would adopt them by their project/service labels; v1 even fails on one that
+    lacks its version label. Removing them first lets Compose create its own.
+    """
+    removed = []
+    for service in crm_compose.services_of(project):
+        container = get_container(client, service.name)
+        if container is not None and CONFIG_HASH_LABEL not in container.labels:
+            container.remove(force=True)
+            removed.append(service.name)
+    for network in client.networks.list(names=[f"{project}_default"]):
+        network.reload()
+        if network.attrs.get("Labels", {}).get(VERSION_LABEL) == HAND_MADE_VERSION \
+                and not network.attrs.get("Containers"):
+            network.remove()  # Compose makes its own, with its own labels
+    return removed
+
+
+def converge_project(client: docker.DockerClient, layout: Layout, project: str) -> list[str]:
+    """Files written, then ``docker-compose up -d`` only if something lags; what was done."""
     image_id = client.images.get(APP_IMAGE).id
-    digest = spec.digest(image_id)
-    existing = get_container(client, spec.name)
-    action = "unchanged"
-    if existing is not None and existing.labels.get(SPEC_LABEL) != digest:
-        existing.remove(force=True)
-        existing, action = None, "recreated"
-    if existing is None:
-        existing = create_container(client, layout, spec, digest)
-        action = "created" if action == "unchanged" else action
-    if start and existing.status != "running":
-        existing.start()
-        if action == "unchanged":
-            action = "started"
-    return action
-
-
-def create_container(client: docker.DockerClient, layout: Layout, spec: ContainerSpec,
-                     digest: str):
-    ensure_network(client, spec.project)
-    binds = [f"{APP_DIR}:/app:ro"]
-    if spec.volume:
-        ensure_volume(client, spec.project, spec.volume)
-        binds.append(f"{spec.volume}:/data:rw")
-    api = client.api
-    host_config = api.create_host_config(
-        port_bindings={spec.port: ("127.0.0.1", spec.host_port)},
-        binds=binds,
-        restart_policy={"Name": "no"},
-        log_config=LogConfig(type="json-file", config={"max-size": "50m", "max-file": "3"}),
-        init=False,
-    )
-    networking = api.create_networking_config({
-        spec.network: api.create_endpoint_config(aliases=[*spec.aliases, spec.name]),
-    })
-    created = api.create_container(
-        APP_IMAGE, command=spec.command, name=spec.name,
-        environment=[f"{k}={v}" for k, v in spec.env.items()],
-        labels=spec.labels(layout, digest), ports=[spec.port], host_config=host_config,
-        networking_config=networking, healthcheck=spec.healthcheck(),
-        working_dir="/app" if spec.service == "backend" else "/",
-        stop_signal="SIGTERM",
-    )
-    return client.containers.get(created["Id"])
+    if crm_compose.write(layout, project, image_id):
+        say(f"{crm_compose.compose_path(layout, project)} written")
+    reasons = lagging(client, layout, project)
+    if not reasons:
+        return []
+    remove_hand_made(client, project)
+    crm_compose.up(layout, project)
+    return reasons
 
 
 def recreate(client: docker.DockerClient, layout: Layout, name: str) -> None:
-    """Remove and create again (so a changed .env reaches the container's Config.Env)."""
-    existing = get_container(client, name)
-    if existing is not None:
-        existing.remove(force=True)
-    converge_container(client, layout, spec_for(layout, name))
+    """``docker-compose up -d --no-deps --force-recreate SERVICE`` (so a changed .env
+    reaches the container's Config.Env, and every label is Compose's own)."""
+    service = service_named(name)
+    crm_compose.write(layout, service.project, client.images.get(APP_IMAGE).id)
+    remove_hand_made(client, service.project)
+    crm_compose.force_recreate(layout, service)
 
 
 # --------------------------------------------------------------------------- waiting
@@ -351,13 +263,10 @@ def converge(client: docker.DockerClient, layout: Layout) -> None:
     for server in SERVERS:
         if write_env(layout, server.project, baseline_env(layout, server.project)):
             say(f"{layout.env_file(server.project)} rewritten to baseline")
-        write_compose_doc(layout, server.project)
-    specs = desired_specs(layout)
-    for spec in specs:
-        action = converge_container(client, layout, spec)
-        if action != "unchanged":
-            say(f"{spec.name}: {action}")
-    wait_healthy(client, [spec.name for spec in specs])
+    for project in crm_compose.PROJECTS:
+        for reason in converge_project(client, layout, project):
+            say(f"{project}: docker-compose up -d ({reason})")
+    wait_healthy(client, [service.name for service in SERVICES])
 
 
 def remove_all(client: docker.DockerClient) -> list[str]:
@@ -371,41 +280,6 @@ def remove_all(client: docker.DockerClient) -> list[str]:
     for network in client.networks.list(filters={"label": LAB_LABEL}):
         network.remove()
     return removed
-
-
-COMPOSE_DOC = """\
-# What tests/lab creates for project {project} (documentation only: the lab has no
-# docker compose; it creates the same containers, labels, network and volume itself).
-services:
-  backend:
-    image: ops-lab-app:1
-    command: ["python3", "-u", "/app/backend.py", "serve"]
-    env_file: .env
-    ports: ["127.0.0.1:{port}:8000"]
-    volumes: ["dbdata:/data", "{app}:/app:ro"]
-    restart: "no"
-{nginx}volumes:
-  dbdata: {{}}
-"""
-NGINX_DOC = """\
-  nginx:
-    image: ops-lab-app:1
-    command: ["nginx", "-c", "/app/nginx.conf"]
-    ports: ["127.0.0.1:{port}:80"]
-    volumes: ["{app}:/app:ro"]
-    restart: "no"
-"""
-
-
-def write_compose_doc(layout: Layout, project: str) -> None:
-    port = BACKEND_PORT if project == "crm" else BACKEND2_PORT
-    nginx = NGINX_DOC.format(port=NGINX_PORT, app=APP_DIR) if project == "crm" else ""
-    text = COMPOSE_DOC.format(project=project, port=port, app=APP_DIR, nginx=nginx)
-    path = layout.project_dir(project) / "docker-compose.yml"
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        os.chmod(path, 0o644)
 
 
 def container_rows(client: docker.DockerClient, layout: Layout) -> list[dict[str, str]]:

@@ -30,9 +30,10 @@ REQUIRED_TOOLS: tuple[tuple[str, str], ...] = (
     ("debootstrap", "debootstrap"),
     ("ip", "iproute2"),
     ("iptables", "iptables"),
+    ("docker-compose", "docker-compose"),
 )
 APT_PACKAGES = ("docker.io", "openssh-server", "debootstrap", "busybox-static", "iproute2",
-                "iptables")
+                "iptables", "docker-compose")
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
