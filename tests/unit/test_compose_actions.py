@@ -108,6 +108,35 @@ async def test_recreate_runs_compose_up_in_the_project_and_streams_it(
     assert MARKER not in everything
 
 
+async def test_recreate_output_quoting_secrets_is_redacted_on_screen_result_and_audit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose can quote the environment: a warning with ``JWT_SECRET=...``, an error line
+    with a connection URL. Those lines reach the screen, the result and the audit (the
+    stderr tail of a failed run) only redacted, as log lines do."""
+    service, _, _ = setup(tmp_path, monkeypatch)
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0." + MARKER
+    fake_executable(tmp_path / "bin", "docker-compose", f"""
+        if [ "$1" = version ]; then echo "docker-compose version 1.29.2, build x"; exit 0; fi
+        echo "Recreating crm_api_1 ... JWT_SECRET={MARKER}"
+        echo "WARNING: invalid env line: SERVICE_SECRET={MARKER}" >&2
+        echo "auth header Bearer {token}"
+        echo "ERROR: cannot reach postgres://crm:{MARKER}@db:5432/crm" >&2
+        exit 1
+    """)
+    lines: list[tuple[str, str]] = []
+    result = await service.recreate("alpha", "crm-api-1",
+                                    lambda line: lines.append((line.stream, line.text)))
+    assert not result.ok and result.exit_status == 1
+    assert ("stdout", "Recreating crm_api_1 ... JWT_SECRET=[redacted]") in lines
+    assert ("stderr", "WARNING: invalid env line: SERVICE_SECRET=[redacted]") in lines
+    assert ("stderr", "ERROR: cannot reach postgres://crm:[redacted]@db:5432/crm") in lines
+    assert result.detail.startswith("exit status 1: ERROR: cannot reach postgres://crm:")
+    everything = ((tmp_path / "audit.jsonl").read_text() + repr(result) + repr(lines)
+                  + repr(service.snapshot()))
+    assert MARKER not in everything
+    assert "[redacted]" in (tmp_path / "audit.jsonl").read_text()
+
+
 @pytest.mark.parametrize("container, reason", [
     ("plain-1", "plain-1 was not created by Compose: there is no service to recreate "
                 "(r restarts it)"),

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from console.config import ServerConfig
 from console.engine.listeners import Listeners
+from console.engine.redact import redact
 from console.models import utcnow
 
 __all__ = [
@@ -158,7 +159,10 @@ class MigrationRun:
         return self._listeners.add(callback)
 
     def emit(self, stream: str, text: str) -> None:
-        line = OutputLine(stream=stream, text=text, elapsed_s=round(self.elapsed_s, 3))
+        """Keep and pass on one line, redacted as log lines are: the command's output (a
+        migration's, Compose's on a recreate) can quote ``JWT_SECRET=...`` or a token, and
+        every consumer (screen, the stderr tail in the audited detail) reads it from here."""
+        line = OutputLine(stream=stream, text=redact(text), elapsed_s=round(self.elapsed_s, 3))
         if len(self.lines) == self.lines.maxlen:
             self.dropped_lines += 1
         self.lines.append(line)
