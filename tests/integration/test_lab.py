@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.lab import control, stack
+from tests.lab import control, crm_compose, stack
 
 pytestmark = pytest.mark.lab
 
@@ -276,3 +276,72 @@ def test_status_reports_scenarios_as_not_baseline(lab_clean):
     report = control.status(lab.layout)
     assert not report["ok"] and not report["env_baseline"]
     assert stack.read_env(lab.layout, "crm") == lab.env("alpha")
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def compose_hashes(lab, project: str) -> dict[str, str]:
+    """Compose's own config hash per service, as ``docker-compose config --hash=*`` says."""
+    output = crm_compose.run(lab.layout, project, "config", "--hash=*")
+    return dict(line.split() for line in output.splitlines() if len(line.split()) == 2)
+
+
+def test_crm_projects_are_brought_up_by_compose_with_its_own_labels(lab):
+    client = lab.docker()
+    version = crm_compose.run(lab.layout, "crm", "version", "--short").strip()
+    for project in ("crm", "crm2"):
+        hashes = compose_hashes(lab, project)
+        listed = set(crm_compose.run(lab.layout, project, "ps", "-q").split())
+        for name, (owner, service) in CONTAINERS.items():
+            if owner != project:
+                continue
+            container = client.containers.get(name)
+            labels = container.labels
+            assert labels["com.docker.compose.config-hash"] == hashes[service], name
+            assert labels["com.docker.compose.version"] == version
+            assert labels["com.docker.compose.project.config_files"] in (  # v1, v2
+                "docker-compose.yml", str(lab.root / project / "docker-compose.yml"))
+            assert container.id in listed
+    text = (lab.root / "crm" / "docker-compose.yml").read_text()
+    assert "container_name: crm-backend-1" in text and "env_file: .env" in text
+
+
+def test_warm_up_does_not_run_compose(lab, monkeypatch):
+    def no_compose(*args, **kwargs):
+        raise AssertionError(f"Compose was run on a warm up: {args[1:]}")
+
+    control.up(lab.layout)  # whatever an earlier test left, converged now
+    monkeypatch.setattr(crm_compose, "run", no_compose)
+    started = time.monotonic()
+    control.up(lab.layout)
+    assert time.monotonic() - started < 3
+
+
+def test_a_changed_spec_recreates_through_compose(lab_clean, monkeypatch):
+    lab = lab_clean
+    client = lab.docker()
+    before = {name: client.containers.get(name).id for name in CONTAINERS}
+    monkeypatch.setattr(crm_compose, "app_code_digest", lambda: "edited-app-code")
+    lab.reset()
+    after = {name: client.containers.get(name) for name in CONTAINERS}
+    assert all(after[name].id != before[name] for name in CONTAINERS)
+    for project in ("crm", "crm2"):
+        hashes = compose_hashes(lab, project)
+        for name, (owner, service) in CONTAINERS.items():
+            if owner == project:
+                assert after[name].labels["com.docker.compose.config-hash"] == hashes[service]
+    assert control.status(lab.layout)["ok"]
+
+
+def test_scenario_recreate_goes_through_compose(lab_clean):
+    lab = lab_clean
+    before = lab.docker().containers.get("crm-nginx-1").id
+    lab.scenario("jwt-drift")
+    backend = lab.docker().containers.get("crm2-backend-1")
+    assert backend.labels["com.docker.compose.config-hash"] == \
+        compose_hashes(lab, "crm2")["backend"]
+    lab.scenario("secret-missing")  # --no-deps: only the backend is recreated
+    assert lab.docker().containers.get("crm-nginx-1").id == before
+    assert lab.docker().containers.get("crm-backend-1").labels[
+        "com.docker.compose.config-hash"] == compose_hashes(lab, "crm")["backend"]

@@ -162,6 +162,7 @@ def _merge_file(result: ComposeFiles, path: str, short: str, doc: Any, lookup: L
     services = doc.get("services") or {}
     if not isinstance(services, dict):
         raise _ShapeError("services is not a mapping")
+    _not_followed(result, short, doc, services)
     whole = Interpolator(lookup)
     for section, content in doc.items():
         if section != "services":
@@ -174,6 +175,22 @@ def _merge_file(result: ComposeFiles, path: str, short: str, doc: Any, lookup: L
             raise _ShapeError(f"service {name} is not a mapping")
         service = result.services.setdefault(str(name), RawService())
         _merge_service(result, service, path, spec, lookup, shaky)
+
+
+def _not_followed(result: ComposeFiles, short: str, doc: Mapping[str, Any],
+                  services: Mapping[Any, Any]) -> None:
+    """Say that this reader does not follow ``include:`` or ``extends:`` (Compose does):
+    what they bring is not expected of any container, so a finding may be missing."""
+    if doc.get("include"):
+        result.problems.append(ProjectProblem(
+            result.project, f"{short}: include: is not followed without Compose on the "
+            "server: the services and environment it brings are not checked", fatal=False))
+    for name, spec in services.items():
+        if isinstance(spec, dict) and spec.get("extends"):
+            result.problems.append(ProjectProblem(
+                result.project, f"{short}: service {name} uses extends:, which is not "
+                "followed without Compose on the server: the environment it inherits is "
+                "not checked", fatal=False))
 
 
 def _merge_service(result: ComposeFiles, service: RawService, path: str,
