@@ -26,7 +26,7 @@ from console.config import HealthCheck, ServerConfig
 from console.engine.health import HealthService
 from console.engine.hosts import make_host
 from console.models import HealthResult
-from tests.unit.test_health import (
+from tests.support.http import (
     CertFactory,
     free_port,
     http_response,

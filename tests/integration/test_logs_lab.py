@@ -13,7 +13,6 @@ import urllib.request
 from typing import Any
 
 import pytest
-from textual.app import App, ComposeResult
 
 from console.config import LogsConfig
 from console.engine.containers import ContainerService
@@ -21,23 +20,15 @@ from console.engine.fleet import Fleet
 from console.engine.hosts import make_host
 from console.engine.logs import INITIAL_TAIL, LogService
 from console.ui.widgets.logs import LogsPane, LogView
-from tests.fakes import NoContainers
+from tests.support.fleet import NoContainers
+from tests.support.ui import PaneApp
 
 pytestmark = pytest.mark.lab
 
 
-class PaneApp(App[None]):
+def pane_app(fleet: Fleet) -> PaneApp:
     """The logs pane alone over a real Fleet (the app shell is tested elsewhere)."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        super().__init__()
-        self.fleet = fleet
-
-    def compose(self) -> ComposeResult:
-        yield LogsPane(self.fleet)
-
-    async def on_mount(self) -> None:
-        await self.fleet.start()
+    return PaneApp(fleet, LogsPane, start=lambda f: f.start())
 
 
 def post_login(url: str, email: str, password: str) -> int:
@@ -76,7 +67,7 @@ def following(service: LogService, names: set[str]) -> bool:
 
 async def test_wrong_password_through_nginx_shows_within_two_seconds(lab: Any) -> None:
     fleet = Fleet(lab.load_config())
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         assert await wait_for(lambda: following(fleet.logs, {"crm-backend-1", "crm-nginx-1"}),
                               60), fleet.logs.sources()
@@ -105,7 +96,7 @@ async def test_wrong_password_through_nginx_shows_within_two_seconds(lab: Any) -
 
 async def test_backend_down_shows_nginx_502_events(lab_clean: Any) -> None:
     fleet = Fleet(lab_clean.load_config())
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         assert await wait_for(lambda: following(fleet.logs, {"crm-nginx-1"}), 60)
         view = app.query_one(LogView)

@@ -36,21 +36,20 @@ from console.engine.health import HealthSnapshot
 from console.engine.logs import SourceStatus
 from console.engine.secrets import ServerSecrets, VolumeStatus
 from console.models import ActionResult, ConnState
-from tests.snapshots.fakes import (
-    FROZEN_NOW,
-    FakeDaemon,
+from tests.support.clock import FROZEN_NOW
+from tests.support.docker import FakeDaemon, inspect_doc
+from tests.support.fleet import (
     FakeFleet,
-    FakeHost,
     FrozenLogService,
     StaticHealth,
     StaticSecrets,
     StaticService,
-    _probe,
-    _secret,
     frozen_logs,
-    inspect_doc,
     make_config,
+    probe_state,
+    secret_status,
 )
+from tests.support.hosts import FakeHost
 
 STATES = ("healthy", "failing", "lost", "empty")
 
@@ -88,12 +87,12 @@ class HealthyHealth(StaticHealth):
     def __init__(self) -> None:
         super().__init__()
         self.states = [
-            _probe("alpha", "backend", "ok", ok=True, status=200, reason="200 OK in 7 ms",
+            probe_state("alpha", "backend", "ok", ok=True, status=200, reason="200 OK in 7 ms",
                    latency=7.0, history=(6.0, 7.5, 9.0, 7.0), changed_s=4 * 3600),
-            _probe("alpha", "login via nginx", "ok", ok=True, status=200,
+            probe_state("alpha", "login via nginx", "ok", ok=True, status=200,
                    reason="200 OK in 11 ms", latency=11.0, history=(10.0, 12.0, 11.0),
                    changed_s=4 * 3600),
-            _probe("bravo", "backend", "ok", ok=True, status=200, reason="200 OK in 9 ms",
+            probe_state("bravo", "backend", "ok", ok=True, status=200, reason="200 OK in 9 ms",
                    latency=9.0, history=(9.0, 8.0, 9.0), changed_s=20 * 3600),
         ]
 
@@ -108,10 +107,10 @@ class HealthySecrets(StaticSecrets):
         super().__init__()
         env, box = "/srv/crm/.env", "container:crm-backend-1"
         self.servers["alpha"] = dataclasses.replace(self.servers["alpha"], statuses=tuple(
-            _secret("alpha", name, place, "present")
+            secret_status("alpha", name, place, "present")
             for name in ("JWT_SECRET", "SERVICE_SECRET") for place in (env, box)))
         self.servers["bravo"] = dataclasses.replace(self.servers["bravo"], statuses=tuple(
-            _secret("bravo", name, "/srv/crm2/.env", "present")
+            secret_status("bravo", name, "/srv/crm2/.env", "present")
             for name in ("JWT_SECRET", "SERVICE_SECRET")),
             volumes=(VolumeStatus("bravo", "crm2_dbdata", "crm2", "present", True,
                                   used_by=("crm2-backend-1",)),))

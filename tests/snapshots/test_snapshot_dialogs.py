@@ -16,7 +16,6 @@ from console.ui.screens.health_detail import HealthDetailScreen
 from console.ui.screens.log_detail import LogDetailScreen
 from console.ui.screens.migrate import MigrateScreen
 from console.ui.screens.test_login import TestLoginScreen
-from tests.snapshots.fakes import FROZEN_NOW, FakeFleet, make_config
 from tests.snapshots.scenes import (
     action_config,
     fleet_for,
@@ -24,7 +23,9 @@ from tests.snapshots.scenes import (
     migration_run,
     with_actions,
 )
-from tests.snapshots.test_snapshots import wait_loaded
+from tests.support.clock import FROZEN_NOW
+from tests.support.fleet import FakeFleet, make_config
+from tests.support.ui import wait_loaded
 
 SIZE = (120, 36)
 

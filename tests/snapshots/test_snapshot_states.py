@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from console.ui.app import OpsConsoleApp
-from tests.snapshots.fakes import FROZEN_NOW
 from tests.snapshots.scenes import STATES, fleet_for
-from tests.snapshots.test_snapshots import wait_loaded
+from tests.support.clock import FROZEN_NOW
+from tests.support.ui import wait_loaded
 
 PANE_KEYS = {"containers": "1", "logs": "2", "health": "3", "secrets": "4"}
 

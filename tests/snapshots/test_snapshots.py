@@ -1,54 +1,29 @@
 """Snapshots of the main screen (80x24 and 160x48) and the help screen.
 
-Deterministic: fake hosts and a fake Docker daemon (tests/snapshots/fakes.py), a frozen
-clock for every time-dependent text (uptime, "retrying 12s ago"), no cursor blink
-(conftest.py). Every pane is the real widget; the health and secrets panes read fixed
-states and the logs pane the real LogService holding fixed lines (fakes.py), so the main
-screen shows a 502, a drifting JWT_SECRET and auth events as in an incident. Update with
+Deterministic: fake hosts and a fake Docker daemon (tests/support/), a frozen clock for
+every time-dependent text (uptime, "retrying 12s ago"), no cursor blink (conftest.py).
+Every pane is the real widget; the health and secrets panes read fixed states and the logs
+pane the real LogService holding fixed lines (tests/support/fleet.py), so the main screen
+shows a 502, a drifting JWT_SECRET and auth events as in an incident. Update with
 ``--snapshot-update`` after a deliberate change, and look at the report before accepting it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
 from console.models import ConnState
 from console.ui.app import OpsConsoleApp
 from console.ui.screens.help import HelpScreen
-from console.ui.widgets.diagnosis_strip import DiagnosisStrip
-from tests.snapshots.fakes import FROZEN_NOW, FakeFleet, FakeHost, make_config
+from tests.support.clock import FROZEN_NOW
+from tests.support.fleet import FakeFleet, make_config
+from tests.support.hosts import FakeHost
+from tests.support.ui import wait_loaded
 
 
 def build_app(fleet: FakeFleet) -> OpsConsoleApp:
     return OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW)
-
-
-async def wait_loaded(pilot: Any) -> None:
-    """Until the containers pane shows every server that is up."""
-    app = pilot.app
-    expected = {name for name, host in app.fleet.hosts.items() if host.status.is_up}
-    for _ in range(500):
-        snapshot = app.fleet.containers.snapshot()
-        if all(snapshot[name].state == "ok" for name in expected):
-            break
-        await asyncio.sleep(0.01)
-    await pilot.pause(0.1)
-    app.pane("containers").update_rows()
-    await pilot.pause()
-    await strip_settled(pilot)
-
-
-async def strip_settled(pilot: Any) -> None:
-    """Until the diagnosis strip has diagnosed every change it was told of (it waits
-    ``COALESCE_S`` after a change), so the shot never catches it mid-way."""
-    strip = pilot.app.query_one(DiagnosisStrip)
-    for _ in range(500):
-        if not strip.pending and strip.runs:
-            break
-        await asyncio.sleep(0.01)
-    await pilot.pause()
 
 
 def test_main_screen_80x24(snap_compare: Any) -> None:

@@ -21,15 +21,17 @@ from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.migrate import MigrateScreen
 from console.ui.screens.test_login import TestLoginScreen as LoginScreen
 from console.ui.screens.test_login import format_time_left
-from tests.unit.test_actions import (
+from tests.support.actions import (
     PASSWORD,
-    FakeClient,
-    LoginServer,
+    SECRET,
+    action_config,
     good_login,
     login_config,
-    make_config,
     make_service,
 )
+from tests.support.docker import ExecClient
+from tests.support.http import LoginServer
+from tests.support.ui import messages, until
 
 pytestmark = pytest.mark.timeout(60)
 SIZE = (120, 40)
@@ -51,17 +53,8 @@ class Harness(App[None]):
             self.push_screen(screen, callback=self.dismissed.append)
 
 
-def fleet_for(config: Any, client: FakeClient | None = None, **kwargs: Any) -> Any:
+def fleet_for(config: Any, client: ExecClient | None = None, **kwargs: Any) -> Any:
     return SimpleNamespace(config=config, actions=make_service(config, client, **kwargs))
-
-
-async def until(pilot: Any, predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def log_text(screen: Any) -> str:
@@ -75,10 +68,6 @@ def static_text(screen: Any, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
-def notifications(app: App[Any]) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 def audit_phases(config: Any) -> list[tuple[str, str | None]]:
     lines = config.console.audit_log.read_text().splitlines()
     return [(r["phase"], r.get("outcome")) for r in map(json.loads, lines)]
@@ -88,10 +77,10 @@ def audit_phases(config: Any) -> list[tuple[str, str | None]]:
 
 
 async def test_migrate_confirms_then_streams_output_and_exit_status(tmp_path: Path):
-    client = FakeClient()
+    client = ExecClient()
     client.api.script.update(frames=[(b"[MIGRATE] schema version 1\n", None),
                                      (None, b"[MIGRATE] ERROR: boom\n")], exit_code=2)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -116,8 +105,8 @@ async def test_migrate_confirms_then_streams_output_and_exit_status(tmp_path: Pa
 
 
 async def test_protected_server_needs_the_typed_name(tmp_path: Path):
-    client = FakeClient()
-    config = make_config(tmp_path)
+    client = ExecClient()
+    config = action_config(tmp_path)
     config = dataclasses.replace(config, servers=(
         dataclasses.replace(config.servers[0], protected=True),))
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
@@ -135,21 +124,21 @@ async def test_protected_server_needs_the_typed_name(tmp_path: Path):
 
 
 async def test_declining_runs_nothing(tmp_path: Path):
-    client = FakeClient()
-    config = make_config(tmp_path)
+    client = ExecClient()
+    config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")
         await until(pilot, lambda: app.dismissed)
-        assert any("nothing was run" in m for m in notifications(app))
+        assert any("nothing was run" in m for m in messages(app))
     assert client.api.created == [] and not config.console.audit_log.exists()
 
 
 async def test_c_cancels_a_running_migration(tmp_path: Path):
-    client = FakeClient()
+    client = ExecClient()
     client.api.script.update(frames=[(b"working\n", None)], hang=True)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -170,8 +159,8 @@ async def test_c_cancels_a_running_migration(tmp_path: Path):
 
 
 async def test_read_only_refuses_without_asking(tmp_path: Path):
-    client = FakeClient()
-    config = make_config(tmp_path, read_only=True)
+    client = ExecClient()
+    config = action_config(tmp_path, read_only=True)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, MigrateScreen))
@@ -184,10 +173,10 @@ async def test_read_only_refuses_without_asking(tmp_path: Path):
 
 
 async def test_server_output_is_shown_literally(tmp_path: Path):
-    client = FakeClient()
+    client = ExecClient()
     hostile = b"[bold]not bold[/bold] [/foo] \x1b[2J\x1b]52;c;aGk=\x07 done\n"
     client.api.script.update(frames=[(hostile, None)])
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -201,9 +190,9 @@ async def test_server_output_is_shown_literally(tmp_path: Path):
 
 
 async def test_reopening_attaches_to_the_running_migration(tmp_path: Path):
-    client = FakeClient()
+    client = ExecClient()
     client.api.script.update(frames=[(b"step 1\n", None)], hang=True)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     fleet = fleet_for(config, client)
     app = Harness(fleet, lambda fleet: None)
     async with app.run_test(size=SIZE) as pilot:
@@ -229,8 +218,6 @@ async def test_test_login_screen_shows_class_claims_expiry_and_signature(tmp_pat
                                                                          monkeypatch):
     monkeypatch.setenv("OPS_LOGIN_USER", "admin@example.com")
     monkeypatch.setenv("OPS_LOGIN_PASSWORD", PASSWORD)
-    from tests.unit.test_actions import SECRET
-
     env_file = tmp_path / "crm.env"
     env_file.write_text(f"JWT_SECRET={SECRET}-but-changed\n")
 
@@ -238,7 +225,7 @@ async def test_test_login_screen_shows_class_claims_expiry_and_signature(tmp_pat
         config = login_config(tmp_path, server.url, verify_with_secret="JWT_SECRET")
         config = dataclasses.replace(config, servers=(dataclasses.replace(
             config.servers[0], secrets=SecretsConfig(env_files=(str(env_file),))),))
-        app = Harness(fleet_for(config, FakeClient()),
+        app = Harness(fleet_for(config, ExecClient()),
                       lambda fleet: LoginScreen(fleet, "alpha"))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, LoginScreen)
@@ -287,7 +274,7 @@ def test_format_time_left():
 
 
 async def test_audit_view_lists_newest_first_with_unfinished_and_torn_lines(tmp_path: Path):
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     log = AuditLog(config.console.audit_log, user="alice", hostname="box")
     done = log.intent("restart", "alpha", "crm-backend-1")
     log.outcome(done, "restart", "alpha", "crm-backend-1", outcome="succeeded", ok=True)

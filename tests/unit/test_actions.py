@@ -11,19 +11,16 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
-import itertools
 import json
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +29,10 @@ import pytest
 
 from console.config import (
     Config,
-    ConsoleSettings,
-    MigrateAction,
     SecretsConfig,
     ServerConfig,
 )
-from console.config import (
-    TestLoginAction as LoginAction,
-)
 from console.engine import audit as audit_mod
-from console.engine import dockerapi
 from console.engine.actions import (
     ActionRefused,
     ActionService,
@@ -57,98 +48,19 @@ from console.engine.audit import AuditLog, read_audit
 from console.engine.contracts import Change
 from console.engine.hosts import LocalHost
 from console.models import ConnectionStatus, ConnState, ContainerInfo, utcnow
-
-SECRET = "a-very-long-signing-secret-for-tests-0123456789"
-PASSWORD = "pw-Sekr1t-7f3a9"
-
+from tests.support.actions import (
+    PASSWORD,
+    SECRET,
+    action_config,
+    good_login,
+    issue_token,
+    login_config,
+    make_service,
+)
+from tests.support.docker import ExecClient
+from tests.support.http import LoginServer
 
 # --------------------------------------------------------------------------- fakes
-
-
-class FakeExecProcess:
-    """A docker exec'd process: prints the pid marker, then its script, then waits."""
-
-    def __init__(self, pid: int, frames: list[tuple[bytes | None, bytes | None]],
-                 exit_code: int, hang: bool, ignore_term: bool) -> None:
-        self.pid = pid
-        self.frames = frames
-        self.exit_code = exit_code
-        self.hang = hang
-        self.ignore_term = ignore_term
-        self.killed_with: list[str] = []
-        self.ended = threading.Event()
-        self.release = threading.Event()
-
-    def kill(self, sig: str) -> None:
-        self.killed_with.append(sig)
-        if sig == "KILL" or not self.ignore_term:
-            self.exit_code = 128 + (9 if sig == "KILL" else 15)
-            self.release.set()
-
-
-class FakeStream:
-    def __init__(self, proc: FakeExecProcess) -> None:
-        self.proc = proc
-        self.closed = False
-
-    def __iter__(self) -> Iterator[tuple[bytes | None, bytes | None]]:
-        yield (f"@@ops-console-pid {self.proc.pid}\n".encode(), None)
-        yield from self.proc.frames
-        if self.proc.hang:
-            while not self.proc.release.wait(0.02):
-                if self.closed:
-                    return
-        self.proc.ended.set()
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeAPI:
-    """Just the exec part of ``docker.APIClient``, plus inspect for the env."""
-
-    def __init__(self) -> None:
-        self.script: dict[str, Any] = {"frames": [], "exit_code": 0, "hang": False,
-                                       "ignore_term": False}
-        self.processes: dict[str, FakeExecProcess] = {}
-        self.created: list[tuple[str, list[str]]] = []
-        self.env: dict[str, list[str]] = {}
-        self._ids = itertools.count(1)
-
-    def exec_create(self, container: str, cmd: list[str], **_: Any) -> dict[str, str]:
-        self.created.append((container, list(cmd)))
-        exec_id = f"exec{next(self._ids)}"
-        if "ops-console-kill" in cmd:
-            sig = re.match(r"kill -(\w+)", cmd[2]).group(1)
-            pid = int(cmd[-1])
-            for proc in self.processes.values():
-                if proc.pid == pid:
-                    proc.kill(sig)
-            return {"Id": exec_id}
-        self.processes[exec_id] = FakeExecProcess(
-            pid=100 + len(self.processes), frames=list(self.script["frames"]),
-            exit_code=self.script["exit_code"], hang=self.script["hang"],
-            ignore_term=self.script["ignore_term"])
-        return {"Id": exec_id}
-
-    def exec_start(self, exec_id: str, stream: bool = False, demux: bool = False,
-                   **_: Any) -> Any:
-        proc = self.processes.get(exec_id)
-        if proc is None:
-            return b""
-        return FakeStream(proc)
-
-    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
-        proc = self.processes[exec_id]
-        return {"Running": not proc.ended.is_set(), "ExitCode": proc.exit_code}
-
-    def inspect_container(self, name: str) -> dict[str, Any]:
-        return {"Config": {"Env": self.env.get(name, [])}}
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.api = FakeAPI()
 
 
 class FakeContainers:
@@ -172,38 +84,9 @@ def make_info(server: str, name: str) -> ContainerInfo:
                          restart_count=0, started_at=utcnow(), image="app:1")
 
 
-def make_config(tmp_path: Path, *, read_only: bool = False, container: str | None = "app",
-                command: tuple[str, ...] = ("alembic", "upgrade", "head"),
-                timeout: float = 30.0, login: LoginAction | None = None,
-                secrets: SecretsConfig | None = None) -> Config:
-    server = ServerConfig(
-        name="alpha",
-        migrate=MigrateAction(command=command, container=container, timeout=timeout),
-        test_login=login,
-        secrets=secrets or SecretsConfig(),
-    )
-    return Config(ConsoleSettings(read_only=read_only, audit_log=tmp_path / "audit.jsonl"),
-                  (server,))
-
-
 @pytest.fixture
-def client() -> FakeClient:
-    return FakeClient()
-
-
-def make_service(config: Config, client: FakeClient | None = None, **kwargs: Any
-                 ) -> ActionService:
-    hosts = {s.name: LocalHost(s) for s in config.servers}
-    clients = dockerapi.DockerClients(factory=lambda url, timeout: client)
-    return ActionService(config, hosts, clients=clients,
-                         audit=AuditLog(config.console.audit_log, user="tester",
-                                        hostname="console-box"),
-                         exec_streams=fake_exec_stream, **kwargs)
-
-
-def fake_exec_stream(client: FakeClient, base_url: str, exec_id: str) -> FakeStream:
-    """The fake API's exec output (the socket reader has its own tests in test_exec_stream)."""
-    return client.api.exec_start(exec_id, stream=True, demux=True)
+def client() -> ExecClient:
+    return ExecClient()
 
 
 def audit_records(config: Config) -> list[dict]:
@@ -216,7 +99,7 @@ def audit_records(config: Config) -> list[dict]:
 
 
 async def test_restart_is_audited_before_and_after(tmp_path: Path):
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     containers = FakeContainers()
     service = make_service(config, containers=containers)
     result = await service.restart("alpha", "abc123")
@@ -228,7 +111,7 @@ async def test_restart_is_audited_before_and_after(tmp_path: Path):
 
 
 async def test_restart_failure_is_a_result_and_audited(tmp_path: Path):
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     containers = FakeContainers()
     containers.fail = RuntimeError("Connection refused")
     service = make_service(config, containers=containers)
@@ -238,8 +121,8 @@ async def test_restart_failure_is_a_result_and_audited(tmp_path: Path):
 
 
 async def test_read_only_refuses_restart_and_migrate_but_not_test_login(tmp_path: Path,
-                                                                        client: FakeClient):
-    config = make_config(tmp_path, read_only=True)
+                                                                        client: ExecClient):
+    config = action_config(tmp_path, read_only=True)
     containers = FakeContainers()
     service = make_service(config, client, containers=containers)
     with pytest.raises(ActionRefused, match="read-only"):
@@ -250,9 +133,9 @@ async def test_read_only_refuses_restart_and_migrate_but_not_test_login(tmp_path
     assert [r["phase"] for r in audit_records(config)] == ["refused", "refused"]
 
 
-async def test_unaudited_action_is_refused_and_not_run(tmp_path: Path, client: FakeClient,
+async def test_unaudited_action_is_refused_and_not_run(tmp_path: Path, client: ExecClient,
                                                        monkeypatch):
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     containers = FakeContainers()
     service = make_service(config, client, containers=containers)
 
@@ -272,10 +155,10 @@ async def test_unaudited_action_is_refused_and_not_run(tmp_path: Path, client: F
 
 
 async def test_migration_streams_stdout_and_stderr_and_reports_exit_status(
-        tmp_path: Path, client: FakeClient):
+        tmp_path: Path, client: ExecClient):
     client.api.script.update(frames=[(b"upgrading 1 -> 2\nhal", None), (b"f line\n", b"warn"),
                                      (None, b"ing: slow\n")], exit_code=3)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     service = make_service(config, client)
     seen: list[OutputLine] = []
     result = await service.migrate("alpha", seen.append)
@@ -294,9 +177,9 @@ async def test_migration_streams_stdout_and_stderr_and_reports_exit_status(
 
 
 async def test_only_one_migration_per_server_and_cancel_kills_it(tmp_path: Path,
-                                                                client: FakeClient):
+                                                                client: ExecClient):
     client.api.script.update(frames=[(b"working\n", None)], hang=True)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     service = make_service(config, client)
     first = asyncio.create_task(service.migrate("alpha"))
     await wait_for(lambda: service.running_migration("alpha") is not None
@@ -317,10 +200,10 @@ async def test_only_one_migration_per_server_and_cancel_kills_it(tmp_path: Path,
 
 
 async def test_cancel_escalates_to_kill_when_term_is_ignored(tmp_path: Path,
-                                                             client: FakeClient, monkeypatch):
+                                                             client: ExecClient, monkeypatch):
     monkeypatch.setattr("console.engine.actions.migrate.KILL_GRACE", 0.3)
     client.api.script.update(hang=True, ignore_term=True)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     service = make_service(config, client)
     runs = []
     task = asyncio.create_task(service.migrate("alpha", on_start=runs.append))
@@ -332,9 +215,9 @@ async def test_cancel_escalates_to_kill_when_term_is_ignored(tmp_path: Path,
     assert result.exit_status == 137
 
 
-async def test_migration_timeout_kills_and_says_so(tmp_path: Path, client: FakeClient):
+async def test_migration_timeout_kills_and_says_so(tmp_path: Path, client: ExecClient):
     client.api.script.update(hang=True)
-    config = make_config(tmp_path, timeout=0.3)
+    config = action_config(tmp_path, timeout=0.3)
     service = make_service(config, client)
     result = await asyncio.wait_for(service.migrate("alpha"), 10)
     assert not result.ok and "timed out after 0.3 s" in result.detail
@@ -342,9 +225,9 @@ async def test_migration_timeout_kills_and_says_so(tmp_path: Path, client: FakeC
 
 
 async def test_cancelling_the_awaiting_task_kills_the_process_and_audits(
-        tmp_path: Path, client: FakeClient):
+        tmp_path: Path, client: ExecClient):
     client.api.script.update(hang=True)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     service = make_service(config, client)
     task = asyncio.create_task(service.migrate("alpha"))
     await wait_for(lambda: client.api.processes
@@ -358,9 +241,9 @@ async def test_cancelling_the_awaiting_task_kills_the_process_and_audits(
 
 
 async def test_stopping_the_service_kills_a_running_migration(tmp_path: Path,
-                                                              client: FakeClient):
+                                                              client: ExecClient):
     client.api.script.update(hang=True)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     service = make_service(config, client)
     task = asyncio.create_task(service.migrate("alpha"))
     await wait_for(lambda: service.running_migration("alpha") is not None
@@ -372,9 +255,9 @@ async def test_stopping_the_service_kills_a_running_migration(tmp_path: Path,
 
 
 async def test_the_read_model_shows_the_running_migration_and_each_last_result(
-        tmp_path: Path, client: FakeClient):
+        tmp_path: Path, client: ExecClient):
     client.api.script.update(frames=[(b"working\n", None)], hang=True)
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     containers = FakeContainers()
     service = make_service(config, client, containers=containers)
     changes: list[Change] = []
@@ -404,7 +287,7 @@ async def test_the_read_model_shows_the_running_migration_and_each_last_result(
 
 async def test_an_exception_escaping_an_action_still_ends_its_audit_record(tmp_path: Path):
     """The intent is never left alone by a bug: an "error" outcome names the type only."""
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     audit = AuditLog(config.console.audit_log, user="tester", hostname="console-box")
     with pytest.raises(ZeroDivisionError):
         async with audited(audit, "restart", "alpha", "crm-backend-1", container_id="x"):
@@ -417,7 +300,7 @@ async def test_an_exception_escaping_an_action_still_ends_its_audit_record(tmp_p
 
 
 async def test_a_cancelled_action_gets_a_cancelled_outcome_with_its_fields(tmp_path: Path):
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     audit = AuditLog(config.console.audit_log, user="tester", hostname="console-box")
     entered = asyncio.Event()
 
@@ -438,7 +321,7 @@ async def test_a_cancelled_action_gets_a_cancelled_outcome_with_its_fields(tmp_p
 
 
 async def test_no_migration_configured_is_refused(tmp_path: Path):
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     config = dataclasses.replace(config, servers=(dataclasses.replace(config.servers[0],
                                                                       migrate=None),))
     with pytest.raises(ActionRefused, match="no migration is configured for alpha"):
@@ -446,7 +329,7 @@ async def test_no_migration_configured_is_refused(tmp_path: Path):
 
 
 async def test_plan_says_what_runs_where(tmp_path: Path):
-    service = make_service(make_config(tmp_path, command=("alembic", "upgrade", "head it")))
+    service = make_service(action_config(tmp_path, command=("alembic", "upgrade", "head it")))
     plan = service.plan("alpha")
     assert plan is not None
     assert plan.command_text == "alembic upgrade 'head it'"
@@ -458,7 +341,7 @@ async def test_plan_says_what_runs_where(tmp_path: Path):
 
 async def test_host_migration_separates_streams_and_reports_exit(tmp_path: Path):
     script = "echo out1; echo err1 >&2; printf 'no newline'; exit 4"
-    config = make_config(tmp_path, container=None, command=("sh", "-c", script))
+    config = action_config(tmp_path, container=None, command=("sh", "-c", script))
     service = make_service(config)
     seen: list[OutputLine] = []
     result = await asyncio.wait_for(service.migrate("alpha", seen.append), 20)
@@ -470,7 +353,7 @@ async def test_host_migration_separates_streams_and_reports_exit(tmp_path: Path)
 async def test_host_migration_cancel_kills_the_command_and_its_children(tmp_path: Path):
     marker = f"ops-test-{os.getpid()}-{time.monotonic_ns()}"
     script = f"echo started; sleep 300 & exec sleep 301 # {marker}"
-    config = make_config(tmp_path, container=None, command=("sh", "-c", script))
+    config = action_config(tmp_path, container=None, command=("sh", "-c", script))
     service = make_service(config)
     seen: list[OutputLine] = []
     task = asyncio.create_task(service.migrate("alpha", seen.append))
@@ -486,76 +369,10 @@ async def test_host_migration_cancel_kills_the_command_and_its_children(tmp_path
 # --------------------------------------------------------------------------- test-login
 
 
-class LoginServer:
-    """A tiny HTTP/1.1 server; ``handler(body) -> (status, body)`` or None: never answer."""
-
-    def __init__(self, handler: Callable[[dict], tuple[int, bytes] | None]) -> None:
-        self.handler = handler
-        self.requests: list[dict] = []
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def __aenter__(self) -> LoginServer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1/auth/login"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
-            body = json.loads(await reader.readexactly(length))
-            self.requests.append(body)
-            answer = self.handler(body)
-            if answer is None:
-                await asyncio.sleep(30)
-                return
-            status, payload = answer
-            writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
-                         .encode() + payload)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-
-def issue_token(secret: str = SECRET, **claims: Any) -> str:
-    now = datetime.now(UTC)
-    payload = {"iss": "crm-backend", "sub": "admin@example.com", "role": "admin",
-               "iat": int(now.timestamp()), "exp": int((now + timedelta(minutes=15))
-                                                       .timestamp())}
-    payload.update(claims)
-    return jwt.encode(payload, secret, algorithm="HS256")
-
-
-def login_config(tmp_path: Path, url: str, **extra: Any) -> Config:
-    login = LoginAction(url=url, json={"email": "${OPS_LOGIN_USER}",
-                                           "password": "${OPS_LOGIN_PASSWORD}"},
-                            from_="console", **extra)
-    return make_config(tmp_path, login=login)
-
-
 @pytest.fixture
 def creds(monkeypatch):
     monkeypatch.setenv("OPS_LOGIN_USER", "admin@example.com")
     monkeypatch.setenv("OPS_LOGIN_PASSWORD", PASSWORD)
-
-
-def good_login(body: dict) -> tuple[int, bytes]:
-    if body.get("password") == PASSWORD:
-        return 200, json.dumps({"access_token": issue_token()}).encode()
-    return 401, b'{"detail": "invalid credentials"}'
 
 
 async def test_login_accepted_reports_claims_and_expiry(tmp_path: Path, creds):
@@ -646,7 +463,7 @@ async def test_error_bodies_that_echo_the_password_are_scrubbed(tmp_path: Path, 
 
 
 async def test_signature_verified_against_every_place(tmp_path: Path, creds,
-                                                      client: FakeClient):
+                                                      client: ExecClient):
     env_file = tmp_path / "crm.env"
     env_file.write_text(f"JWT_SECRET={SECRET}\n")
     client.api.env["crm-backend-1"] = [f"JWT_SECRET={SECRET}"]
@@ -680,7 +497,7 @@ async def test_signature_verified_against_every_place(tmp_path: Path, creds,
 
 async def test_default_secret_reader_uses_env_files_and_container_env(tmp_path: Path,
                                                                       creds,
-                                                                      client: FakeClient):
+                                                                      client: ExecClient):
     env_file = tmp_path / "app.env"
     env_file.write_text(f"JWT_SECRET='{SECRET}'\nOTHER=1\n")
     client.api.env["crm-backend-1"] = ["PATH=/bin", "JWT_SECRET=not-the-same-secret-at-all"]

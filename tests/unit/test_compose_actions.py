@@ -19,7 +19,7 @@ from console.engine.actions.recreate import SHELL_SCRIPT, shell_argv
 from console.engine.audit import AuditLog
 from console.engine.hosts import LocalHost
 from console.engine.terminal import bridge
-from tests.unit.composefakes import fake_executable, labels_for, with_path_first
+from tests.support.compose import fake_executable, labels_for, with_path_first
 
 pytestmark = pytest.mark.timeout(60)
 MARKER = "LEAKMARK51c0ffee"

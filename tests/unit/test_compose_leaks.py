@@ -13,7 +13,7 @@ from console.engine.compose import ComposeProjects, stale_findings
 from console.engine.compose.files import load_compose
 from console.engine.compose.tool import ComposeAnswer
 from console.engine.secrets import Fingerprinter, classify_value
-from tests.unit.composefakes import KEY, WrappedHost, labels_for, parsed, write_project
+from tests.support.compose import KEY, WrappedHost, labels_for, parsed, write_project
 
 MARKER = "LEAKMARK7f3a9c"
 

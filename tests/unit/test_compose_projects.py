@@ -10,7 +10,7 @@ import pytest
 
 from console.engine.compose import ComposeProjects
 from console.engine.secrets import Fingerprinter
-from tests.unit.composefakes import (
+from tests.support.compose import (
     KEY,
     WrappedHost,
     labels_for,

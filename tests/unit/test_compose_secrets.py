@@ -14,8 +14,8 @@ import pytest
 from console.config import Config, ConsoleSettings, SecretsConfig, ServerConfig
 from console.engine.secrets import SecretService, container_place, secret_status_json
 from console.engine.secrets.status import STATUSES
-from tests.unit.composefakes import WrappedHost, labels_for, write_project
-from tests.unit.test_secrets import Daemon, clients_for
+from tests.support.compose import WrappedHost, labels_for, write_project
+from tests.support.docker import ConfigDaemon, config_clients
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,13 +44,13 @@ class Lab:
     def __init__(self, root: Path, *, compose: bool = False,
                  secrets: SecretsConfig | None = None) -> None:
         self.root = root
-        self.daemon = Daemon()
+        self.daemon = ConfigDaemon()
         self.host = WrappedHost(compose=compose)
         server = ServerConfig(name="local", secrets=secrets or SecretsConfig(infer=True))
         self.config = Config(console=ConsoleSettings(audit_log=root / "audit.jsonl"),
                              servers=(server,), source=None if secrets is None else root)
         self.service = SecretService(self.config, {"local": self.host},
-                                     clients=clients_for({"docker": self.daemon}))
+                                     clients=config_clients({"docker": self.daemon}))
 
     def project(self, name: str, files: dict[str, str]) -> Path:
         return write_project(self.root, name, files)

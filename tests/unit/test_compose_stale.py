@@ -7,7 +7,7 @@ from pathlib import Path
 
 from console.engine.compose import ComposeProjects, ProjectModel, stale_findings
 from console.engine.secrets import Fingerprinter, Observation, classify_value
-from tests.unit.composefakes import KEY, WrappedHost, labels_for, parsed, write_project
+from tests.support.compose import KEY, WrappedHost, labels_for, parsed, write_project
 
 FILES = {
     "docker-compose.yml": """

@@ -17,7 +17,7 @@ from console.engine.compose.tool import (
     unset_variables,
 )
 from console.engine.secrets import Fingerprinter
-from tests.unit.composefakes import (
+from tests.support.compose import (
     KEY,
     WrappedHost,
     fake_executable,

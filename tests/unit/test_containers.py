@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -23,24 +22,12 @@ from console.engine.containers import (
 )
 from console.engine.host_api import HostUnavailable
 from console.models import ConnState
-from tests.snapshots.fakes import (
-    FakeDaemon,
-    FakeHost,
-    fake_clients,
-    inspect_doc,
-    make_config,
-)
+from tests.support.docker import FakeDaemon, fake_clients, inspect_doc
+from tests.support.fleet import make_config
+from tests.support.hosts import FakeHost
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for a condition driven by the service's thread and tasks."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def one_server(compose_project: str | None = None, docs: list | None = None):
@@ -93,7 +80,7 @@ async def test_start_lists_then_follows_events_and_updates_one_container() -> No
     service.subscribe(lambda change: changes.append(change.server))
     await service.start()
     try:
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         assert names(service) == ["crm-backend-1", "crm-nginx-1", "other-1"]
         # The stream was opened before the list, so nothing in between is missed.
         kinds = [c[0] for c in daemon.calls]
@@ -106,7 +93,7 @@ async def test_start_lists_then_follows_events_and_updates_one_container() -> No
         daemon.docs["c1"]["State"]["Health"]["Status"] = "unhealthy"
         daemon.docs["c1"]["RestartCount"] = 4
         daemon.emit("c1", "health_status: unhealthy")
-        await until(lambda: service.find("alpha", "c1").health == "unhealthy")
+        await wait_until(lambda: service.find("alpha", "c1").health == "unhealthy")
         assert service.find("alpha", "c1").restart_count == 4
         # Only the affected container was re-inspected: no relisting, no polling.
         assert daemon.calls == [("inspect", "c1")]
@@ -119,12 +106,12 @@ async def test_exec_events_are_ignored_and_destroy_removes_the_row() -> None:
     service, host, daemon = one_server()
     await service.start()
     try:
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         daemon.calls.clear()
         daemon.emit("c1", "exec_start: sh -c true")
         daemon.emit("c1", "exec_die")
         daemon.emit("c2", "destroy")
-        await until(lambda: "crm-nginx-1" not in names(service))
+        await wait_until(lambda: "crm-nginx-1" not in names(service))
         await asyncio.sleep(0.05)
         assert daemon.calls == []
     finally:
@@ -135,7 +122,7 @@ async def test_new_container_event_adds_it_and_compose_filter_applies() -> None:
     service, host, daemon = one_server(compose_project="crm")
     await service.start()
     try:
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         assert names(service) == ["crm-backend-1", "crm-nginx-1"]
         assert daemon.calls[0] == ("containers", {"label": "com.docker.compose.project=crm"})
         assert daemon.event_filters == [
@@ -143,7 +130,7 @@ async def test_new_container_event_adds_it_and_compose_filter_applies() -> None:
              "label": "com.docker.compose.project=crm"}]
         daemon.docs["c4"] = inspect_doc("c4", "crm-worker-1", service="worker")
         daemon.emit("c4", "start")
-        await until(lambda: "crm-worker-1" in names(service))
+        await wait_until(lambda: "crm-worker-1" in names(service))
         daemon.docs["c5"] = inspect_doc("c5", "intruder-1", project="other")
         daemon.emit("c5", "start")
         await asyncio.sleep(0.1)
@@ -156,20 +143,20 @@ async def test_host_loss_marks_rows_stale_and_reconnect_refreshes_in_full() -> N
     service, host, daemon = one_server()
     await service.start()
     try:
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         first_stream = daemon.live_stream
         host.set_state(ConnState.LOST, "connection reset by peer")
         snap = service.snapshot()["alpha"]
         assert snap.state == "unavailable" and snap.stale
         assert "lost" in snap.error and "connection reset by peer" in snap.error
-        await until(lambda: first_stream.closed.is_set())  # closed from the loop thread
+        await wait_until(lambda: first_stream.closed.is_set())  # closed from the loop thread
 
         # While away, a container went and another came; the reconnect relists.
         del daemon.docs["c3"]
         daemon.docs["c6"] = inspect_doc("c6", "crm-new-1", service="new")
         daemon.calls.clear()
         host.set_state(ConnState.UP)
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         assert names(service) == ["crm-backend-1", "crm-new-1", "crm-nginx-1"]
         assert not service.snapshot()["alpha"].stale
         assert ("containers", None) in daemon.calls
@@ -182,11 +169,11 @@ async def test_stream_end_while_host_up_is_shown_and_retried() -> None:
     service, host, daemon = one_server()
     await service.start()
     try:
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         daemon.live_stream.end()  # dockerd restarted under us
-        await until(lambda: service.snapshot()["alpha"].state == "unavailable")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "unavailable")
         assert "events stream ended" in service.snapshot()["alpha"].error
-        await until(lambda: service.snapshot()["alpha"].state == "ok", timeout=5)
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok", timeout=5)
         assert len(daemon.streams) == 2
     finally:
         await service.stop()
@@ -199,7 +186,7 @@ async def test_unreachable_docker_socket_is_a_state_in_words() -> None:
         "FileNotFoundError(2, 'No such file or directory'))")
     await service.start()
     try:
-        await until(lambda: service.snapshot()["alpha"].state == "unavailable")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "unavailable")
         snap = service.snapshot()["alpha"]
         assert snap.error == "Docker socket not found at /var/run/docker.sock"
         assert snap.containers == () and not snap.stale
@@ -218,7 +205,7 @@ async def test_server_down_at_start_shows_host_detail_then_recovers() -> None:
         assert snap.state == "unavailable" and "connection refused" in snap.error
         assert daemon.calls == []
         host.set_state(ConnState.UP)
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         assert names(service) == ["crm-backend-1"]
     finally:
         await service.stop()
@@ -229,10 +216,10 @@ async def test_restart_shows_restarting_until_the_call_returns() -> None:
     daemon.restart_gate = threading.Event()
     await service.start()
     try:
-        await until(lambda: service.snapshot()["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
         before = service.find("alpha", "c1").started_at
         task = asyncio.create_task(service.restart("alpha", "c1"))
-        await until(lambda: ("restart", "c1") in daemon.calls)
+        await wait_until(lambda: ("restart", "c1") in daemon.calls)
         assert service.find("alpha", "c1").state == "restarting"
         daemon.restart_gate.set()
         info = await task
@@ -260,10 +247,10 @@ async def test_refresh_lists_once_without_a_stream() -> None:
 async def test_stop_ends_the_reader_thread() -> None:
     service, host, daemon = one_server()
     await service.start()
-    await until(lambda: service.snapshot()["alpha"].state == "ok")
+    await wait_until(lambda: service.snapshot()["alpha"].state == "ok")
     pump = service.servers["alpha"].pump
     await service.stop()
-    await until(lambda: not pump.running)
+    await wait_until(lambda: not pump.running)
     assert daemon.streams[0].closed.is_set()
 
 
@@ -304,7 +291,7 @@ async def test_clients_are_rebuilt_after_a_reconnect() -> None:
     host.set_state(ConnState.UP)
     second = await clients.get(host)
     assert second is not first
-    await until(lambda: first.closed)
+    await wait_until(lambda: first.closed)
 
 
 @pytest.mark.parametrize(("message", "expected"), [

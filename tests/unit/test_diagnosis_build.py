@@ -12,7 +12,7 @@ from console.config import Config, ConsoleSettings, SecretsConfig, ServerConfig
 from console.engine.diagnosis import diagnose
 from console.engine.diagnosis.build import MAX_LINES, from_snapshots
 from console.models import ConnectionStatus, ConnState, ContainerInfo, HealthResult
-from tests.unit.diag_fixtures import (
+from tests.support.diagnosis import (
     NGINX_REFUSED,
     NOW,
     SERVER,

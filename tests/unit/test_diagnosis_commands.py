@@ -12,8 +12,8 @@ from console.commands.check import render_table
 from console.commands.report import render_report
 from console.engine.diagnosis import finding_json, serious
 from console.models import Severity
-from tests.unit.diag_fixtures import NOW, incident_000, incident_002, run
-from tests.unit.test_report import document
+from tests.support.diagnosis import NOW, incident_000, incident_002, run
+from tests.support.report import document
 
 
 def _doc_with_findings() -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from console.engine.diagnosis import DiagnosisInput, diagnose
 from console.models import ConnState, Severity
-from tests.unit.diag_fixtures import (
+from tests.support.diagnosis import (
     JWT_CRASH,
     NGINX_REFUSED,
     NGINX_REFUSED_IP,

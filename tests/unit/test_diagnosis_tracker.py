@@ -16,7 +16,7 @@ from console.engine.diagnosis.logscan import (
     proxy_request_path,
     upstream_failure,
 )
-from tests.unit.diag_fixtures import NGINX_REFUSED, NOW, incident_000, incident_002, run
+from tests.support.diagnosis import NGINX_REFUSED, NOW, incident_000, incident_002, run
 
 
 def _one() -> object:

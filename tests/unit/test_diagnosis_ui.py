@@ -10,8 +10,10 @@ from console.ui.app import OpsConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.diagnosis import DiagnosisScreen
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip
-from tests.snapshots.fakes import FROZEN_NOW, FakeDaemon, FakeFleet, inspect_doc
-from tests.unit.test_ui_shell import PLACEHOLDERS, loaded, messages, until
+from tests.support.clock import FROZEN_NOW
+from tests.support.docker import FakeDaemon, inspect_doc
+from tests.support.fleet import FakeFleet
+from tests.support.ui import PLACEHOLDERS, loaded, messages, until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,14 +7,15 @@ from typing import Any
 
 import httpx
 import pytest
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.widgets import DataTable, Static
 
 from console.config import Config, ConsoleSettings, PrometheusConfig, ServerConfig
 from console.engine.fleet_sources import FleetSourceService
 from console.ui.widgets.fleet_pane import FleetPane
 from console.ui.widgets.fleet_view import matching_server, target_host
-from tests.unit.test_fleet_sources import lab_handler, recorded_now
+from tests.support.prometheus import lab_handler, recorded_now
+from tests.support.ui import PaneApp
 
 PROM = "http://prom.test:9090"
 
@@ -35,17 +36,9 @@ class PaneFleet:
         self.activated.append(server)
 
 
-class PaneApp(App[None]):
-    def __init__(self, fleet: PaneFleet) -> None:
-        super().__init__()
-        self.fleet = fleet
-        self.focused_panes: list[str] = []
-
-    def compose(self) -> ComposeResult:
-        yield FleetPane(self.fleet)  # type: ignore[arg-type]
-
-    def action_focus_pane(self, key: str) -> None:
-        self.focused_panes.append(key)
+def pane_app(fleet: PaneFleet) -> PaneApp:
+    """The fleet pane alone; the panes it asks the app to focus are recorded."""
+    return PaneApp(fleet, FleetPane)
 
 
 def table_rows(app: App[None]) -> list[list[str]]:
@@ -56,7 +49,7 @@ def table_rows(app: App[None]) -> list[list[str]]:
 async def test_failing_targets_with_critical_alerts_come_first() -> None:
     fleet = PaneFleet(lab_handler)
     await fleet.fleet_sources.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         rows = table_rows(app)
@@ -74,7 +67,7 @@ async def test_failing_targets_with_critical_alerts_come_first() -> None:
 async def test_filter_and_group() -> None:
     fleet = PaneFleet(lab_handler)
     await fleet.fleet_sources.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         app.query_one("#fleet-table", DataTable).focus()
@@ -97,7 +90,7 @@ async def test_enter_on_a_configured_server_connects_it_and_focuses_its_panes() 
     fleet.hosts["edge"] = type("H", (), {"status": type("S", (), {
         "describe": lambda self: "connecting"})()})()
     await fleet.fleet_sources.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         app.query_one("#fleet-table", DataTable).focus()
@@ -116,7 +109,7 @@ async def test_a_source_that_stops_answering_is_said_and_its_rows_stay() -> None
 
     fleet = PaneFleet(flaky)
     await fleet.fleet_sources.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         before = table_rows(app)
@@ -143,7 +136,7 @@ async def test_hostile_label_values_are_shown_literally() -> None:
 
     fleet = PaneFleet(handler)
     await fleet.fleet_sources.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         cell = app.query_one("#fleet-table", DataTable).get_row_at(0)[0]
@@ -214,7 +207,7 @@ def test_matching_server_prefers_the_explicit_instance_key() -> None:
 async def test_focus_lands_on_the_table_not_the_hidden_filter() -> None:
     fleet = PaneFleet(lab_handler)
     await fleet.fleet_sources.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         app.screen.focus_next()

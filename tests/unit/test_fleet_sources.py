@@ -4,10 +4,8 @@ and Alertmanager (tests/data/prometheus/), and on every fault the view must surv
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,39 +15,16 @@ from console.engine.fleet_sources import FleetSourceService, ProbeMetrics, class
 from console.engine.fleet_sources.answers import MAX_ANSWER_BYTES
 from console.engine.fleet_sources.prometheus import parse_duration
 from console.models import Severity
+from tests.support.prometheus import lab_handler, recorded_now
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "prometheus"
 PROM = "http://prom.test:9090"
 AM = "http://am.test:9093"
-
-
-def recorded(name: str) -> object:
-    return json.loads((DATA / name).read_text())
-
-
-def recorded_now() -> datetime:
-    """The time the answers were recorded at (the queries' own evaluation time)."""
-    answer = recorded("query_up.json")
-    return datetime.fromtimestamp(answer["data"]["result"][0]["value"][0], UTC)
 
 
 def config(**overrides: object) -> Config:
     block = {"name": "lab", "url": PROM, "alertmanager_url": AM, **overrides}
     return Config(console=ConsoleSettings(), servers=(),
                   prometheus=(PrometheusConfig(**block),))  # type: ignore[arg-type]
-
-
-def lab_handler(request: httpx.Request) -> httpx.Response:
-    path = request.url.path
-    if path == "/api/v1/query":
-        return httpx.Response(200, json=recorded(f"query_{request.url.params['query']}.json"))
-    if path == "/api/v1/targets":
-        return httpx.Response(200, json=recorded("targets.json"))
-    if path == "/api/v2/alerts":
-        return httpx.Response(200, json=recorded("alertmanager_alerts.json"))
-    if path == "/api/v1/alerts":
-        return httpx.Response(200, json=recorded("prometheus_alerts.json"))
-    return httpx.Response(404)
 
 
 async def one_round(handler: Callable[[httpx.Request], object], cfg: Config | None = None

@@ -5,22 +5,15 @@ real accept-and-never-answer, a real self-signed TLS server); status/body classe
 through ``httpx.MockTransport`` so the classification rules are pinned down cheaply. The
 tunnel tests use a fake Host whose ``open_tcp`` opens a local connection, which exercises
 the httpcore backend and the memory-BIO TLS layer exactly as an SSH channel would.
-
-The helpers at the top (``HTTPServer``, ``CertFactory``, ``FakeHost``) are reused by the lab
-integration test.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import json
 import socket
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -45,277 +38,17 @@ from console.engine.http_transport import (
     make_console_client,
     make_tunnel_client,
 )
-from console.models import CommandResult, ConnectionStatus, ConnState, HealthResult
-
-# --------------------------------------------------------------------------- helpers
-
-Responder = Callable[[bytes], Awaitable[bytes | None]]
-
-
-def http_response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> bytes:
-    """A complete HTTP/1.1 response with Content-Length (keep-alive friendly)."""
-    if isinstance(body, str):
-        body = body.encode()
-    phrase = httpx.codes.get_reason_phrase(status) or "Status"
-    lines = [f"HTTP/1.1 {status} {phrase}", f"Content-Length: {len(body)}",
-             f"Content-Type: {content_type}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def fixed(response: bytes, delay: float = 0.0) -> Responder:
-    async def respond(_head: bytes) -> bytes:
-        if delay:
-            await asyncio.sleep(delay)
-        return response
-    return respond
-
-
-async def never(_head: bytes) -> bytes | None:
-    """Accept the request and never answer."""
-    await asyncio.Event().wait()
-    return None
-
-
-class HTTPServer:
-    """A small HTTP/1.1 server on 127.0.0.1 whose answers the test chooses.
-
-    ``respond(head)`` returns the raw response bytes; returning None closes the connection
-    without an answer. Connections are kept alive between requests, and ``accepted`` counts
-    TCP connections so tests can see keep-alive reuse.
-    """
-
-    def __init__(self, respond: Responder, *, ssl_context: ssl.SSLContext | None = None,
-                 host: str = "127.0.0.1", greeting: bytes = b"") -> None:
-        self.respond = respond
-        self.greeting = greeting
-        self.ssl_context = ssl_context
-        self.host = host
-        self.port = 0
-        self.accepted = 0
-        self.requests = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    def url(self, path: str = "/health") -> str:
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://{self.host}:{self.port}{path}"
-
-    async def __aenter__(self) -> HTTPServer:
-        self._server = await asyncio.start_server(self._handle, self.host, 0,
-                                                  ssl=self.ssl_context)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        self.accepted += 1
-        try:
-            if self.greeting:  # a server that speaks first (SSH, SMTP) or rejects at once
-                writer.write(self.greeting)
-                await writer.drain()
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-                    return
-                self.requests += 1
-                answer = await self.respond(head)
-                if answer is None:
-                    return
-                writer.write(answer)
-                await writer.drain()
-        except (ConnectionError, ssl.SSLError):
-            return
-        except asyncio.CancelledError:
-            return  # our own shutdown; ending quietly keeps asyncio from logging it
-        finally:
-            self._tasks.discard(task)
-            self._writers.discard(writer)
-            with contextlib.suppress(Exception):
-                writer.close()
-
-
-@contextlib.asynccontextmanager
-async def serve(respond: Responder | bytes, **kwargs: object) -> AsyncIterator[HTTPServer]:
-    server = HTTPServer(fixed(respond) if isinstance(respond, bytes) else respond,
-                        **kwargs)  # type: ignore[arg-type]
-    async with server:
-        yield server
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def unaccepting_port() -> object:
-    """A port whose accept queue is full: further connects hang (a real connect timeout)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    filler = socket.create_connection(("127.0.0.1", port))
-    try:
-        yield port
-    finally:
-        filler.close()
-        listener.close()
-
-
-@dataclass
-class TLSFiles:
-    cert: Path
-    key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(self.cert, self.key)
-        return ctx
-
-
-class CertFactory:
-    """A throwaway CA and leaf certificates (``cryptography``, already an asyncssh dep)."""
-
-    def __init__(self, directory: Path) -> None:
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        self.dir = directory
-        self._ca_key = ec.generate_private_key(ec.SECP256R1())
-        self._ca_cert = self._build("ops-console test CA", self._ca_key, None,
-                                    dt.timedelta(days=30), ca=True)
-        self.ca_file = directory / "ca.pem"
-        self.ca_file.write_bytes(self._pem(self._ca_cert))
-        self._count = 0
-
-    def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_file))
-
-    def leaf(self, hostname: str = "localhost", days: float = 90,
-             self_signed: bool = False) -> TLSFiles:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        issuer = None if self_signed else (self._ca_cert, self._ca_key)
-        cert = self._build(hostname, key, issuer, dt.timedelta(days=days), san=hostname)
-        self._count += 1
-        cert_path = self.dir / f"leaf{self._count}.pem"
-        key_path = self.dir / f"leaf{self._count}.key"
-        cert_path.write_bytes(self._pem(cert))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        return TLSFiles(cert_path, key_path)
-
-    @staticmethod
-    def _pem(cert: object) -> bytes:
-        from cryptography.hazmat.primitives import serialization
-
-        return cert.public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def _build(name: str, key: object, issuer: tuple[object, object] | None,
-               lifetime: dt.timedelta, ca: bool = False, san: str | None = None) -> object:
-        import ipaddress
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.x509.oid import NameOID
-
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        issuer_cert, issuer_key = issuer if issuer else (None, key)
-        now = dt.datetime.now(dt.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer_cert.subject if issuer_cert else subject)  # type: ignore
-            .public_key(key.public_key())  # type: ignore[attr-defined]
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + lifetime)
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if san:
-            try:
-                general: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(san))
-            except ValueError:
-                general = x509.DNSName(san)
-            builder = builder.add_extension(x509.SubjectAlternativeName([general]),
-                                            critical=False)
-        return builder.sign(issuer_key, hashes.SHA256())  # type: ignore[arg-type]
-
-
-class FakeHost(Host):
-    """A Host whose ``open_tcp`` connects locally (standing in for an SSH channel)."""
-
-    def __init__(self, name: str = "alpha", *, up: bool = True,
-                 open_tcp: Callable[[str, int], Awaitable[tuple[object, object]]] | None = None,
-                 ) -> None:
-        self.name = name
-        self._status = ConnectionStatus(ConnState.UP if up else ConnState.LOST,
-                                        "" if up else "connection reset by peer")
-        self._open = open_tcp
-        self.opened: list[tuple[str, int]] = []
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status
-
-    def set_up(self, up: bool) -> None:
-        self._status = ConnectionStatus(ConnState.UP if up else ConnState.LOST,
-                                        "" if up else "connection reset by peer")
-
-    def add_status_listener(self, listener: Callable[[ConnectionStatus], None]
-                            ) -> Callable[[], None]:
-        return lambda: None
-
-    async def start(self) -> None:
-        return None
-
-    async def wait_up(self, timeout: float | None = None) -> bool:
-        return self._status.is_up
-
-    async def close(self) -> None:
-        return None
-
-    async def run(self, argv: Sequence[str], *, timeout: float | None = 30.0,
-                  input: bytes | None = None) -> CommandResult:
-        raise NotImplementedError
-
-    def stream(self, argv: Sequence[str]) -> AsyncIterator[bytes]:
-        raise NotImplementedError
-
-    async def read_file(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> bytes:
-        raise FileNotFoundError(path)
-
-    async def docker_base_url(self) -> str:
-        raise HostUnavailable("no docker here")
-
-    async def open_tcp(self, host: str, port: int):  # type: ignore[override]
-        if not self._status.is_up:
-            raise HostUnavailable(f"{self.name}: lost")
-        self.opened.append((host, port))
-        if self._open is not None:
-            return await self._open(host, port)
-        return await asyncio.open_connection(host, port)
+from console.models import HealthResult
+from tests.support.hosts import TunnelHost
+from tests.support.http import (
+    CertFactory,
+    fixed,
+    free_port,
+    http_response,
+    never,
+    serve,
+    unaccepting_port,
+)
 
 
 async def refreshed(svc: HealthService) -> list[HealthResult]:
@@ -594,7 +327,7 @@ def test_expiring_cert_does_not_hide_a_502() -> None:
 
 
 async def test_probe_through_the_tunnel_opens_tcp_from_the_host() -> None:
-    host = FakeHost()
+    host = TunnelHost()
     async with make_tunnel_client(host) as c, \
             serve(http_response(200, HEALTHY)) as srv:
         first = await probe(c, "alpha", check(srv.url(), expect_json={"db": "connected"}),
@@ -606,7 +339,7 @@ async def test_probe_through_the_tunnel_opens_tcp_from_the_host() -> None:
 
 
 async def test_tls_through_the_tunnel_with_certificate_expiry(certs: CertFactory) -> None:
-    host = FakeHost()
+    host = TunnelHost()
     files = certs.leaf("localhost", days=10)
     async with make_tunnel_client(host, ssl_context=certs.client_context()) as c, \
             serve(http_response(200, HEALTHY), ssl_context=files.server_context()) as srv:
@@ -619,7 +352,7 @@ async def test_tls_through_the_tunnel_with_certificate_expiry(certs: CertFactory
 
 
 async def test_tls_error_through_the_tunnel(certs: CertFactory) -> None:
-    host = FakeHost()
+    host = TunnelHost()
     files = certs.leaf("localhost", self_signed=True)
     async with make_tunnel_client(host, ssl_context=certs.client_context()) as c, \
             serve(http_response(200, "{}"), ssl_context=files.server_context()) as srv:
@@ -657,7 +390,7 @@ async def hanging_open(host: str, port: int) -> tuple[object, object]:
 async def test_tunnel_connect_failures(opener: Callable[[str, int], Awaitable[tuple[object,
                                                                                     object]]],
                                        klass: str, needle: str) -> None:
-    host = FakeHost(open_tcp=opener)
+    host = TunnelHost(open_tcp=opener)
     async with make_tunnel_client(host) as c:
         result = await probe(c, "alpha", check("http://127.0.0.1:9/health", timeout=0.3),
                              via="alpha")
@@ -666,14 +399,14 @@ async def test_tunnel_connect_failures(opener: Callable[[str, int], Awaitable[tu
 
 
 async def test_tunnel_read_timeout() -> None:
-    host = FakeHost()
+    host = TunnelHost()
     async with make_tunnel_client(host) as c, serve(never) as srv:
         result = await probe(c, "alpha", check(srv.url(), timeout=0.3), via="alpha")
     assert result.klass == "read_timeout"
 
 
 async def test_tunnel_drops_a_keepalive_connection_the_server_closed() -> None:
-    host = FakeHost()
+    host = TunnelHost()
     answer = http_response(200, "{}", {"Connection": "keep-alive"})
     async with make_tunnel_client(host) as c, serve(answer) as srv:
         assert (await probe(c, "alpha", check(srv.url()))).klass == "ok"
@@ -687,7 +420,7 @@ async def test_tunnel_drops_a_keepalive_connection_the_server_closed() -> None:
 # --------------------------------------------------------------------------- the service
 
 
-def service_for(checks: Sequence[HealthCheck], *, host: FakeHost | None = None,
+def service_for(checks: Sequence[HealthCheck], *, host: TunnelHost | None = None,
                 **kwargs: object) -> HealthService:
     server = ServerConfig(name="alpha", host="alpha.example" if host else "local",
                           health=tuple(checks))
@@ -744,7 +477,7 @@ async def test_history_is_capped() -> None:
 
 
 async def test_a_down_server_is_unreachable_without_touching_the_network() -> None:
-    host = FakeHost(up=False)
+    host = TunnelHost(up=False)
     svc = service_for([check("http://127.0.0.1:8000/health")], host=host)
     try:
         [result] = await refreshed(svc)
@@ -756,7 +489,7 @@ async def test_a_down_server_is_unreachable_without_touching_the_network() -> No
 
 
 async def test_a_lost_link_drops_its_pooled_connections_and_recovers() -> None:
-    host = FakeHost()
+    host = TunnelHost()
     async with serve(http_response(200, "{}")) as srv:
         svc = service_for([check(srv.url())], host=host)
         try:
@@ -772,7 +505,7 @@ async def test_a_lost_link_drops_its_pooled_connections_and_recovers() -> None:
 
 
 async def test_from_console_skips_the_tunnel() -> None:
-    host = FakeHost()
+    host = TunnelHost()
     async with serve(http_response(200, "{}")) as srv:
         svc = service_for([check(srv.url(), from_="console")], host=host)
         try:
@@ -783,7 +516,7 @@ async def test_from_console_skips_the_tunnel() -> None:
 
 
 async def test_from_server_goes_through_the_host() -> None:
-    host = FakeHost()
+    host = TunnelHost()
     async with serve(http_response(200, "{}")) as srv:
         svc = service_for([check(srv.url())], host=host)
         try:
@@ -862,7 +595,7 @@ def test_result_json_has_the_spec_keys() -> None:
 
 async def test_client_pool_shares_one_client_per_server_and_from() -> None:
     pool = ClientPool()
-    alpha, bravo = FakeHost("alpha"), FakeHost("bravo")
+    alpha, bravo = TunnelHost("alpha"), TunnelHost("bravo")
     try:
         assert pool.client(alpha, via_server=True) is pool.client(alpha, via_server=True)
         assert pool.client(alpha, via_server=True) is not pool.client(bravo, via_server=True)
@@ -932,7 +665,7 @@ async def test_zero_config_service_discovers_and_probes() -> None:
             return listed[0]
 
         server = ServerConfig(name="local", discover_health=True)
-        svc = HealthService(config_with(server), {"local": FakeHost("local")},
+        svc = HealthService(config_with(server), {"local": TunnelHost("local")},
                             port_lister=lister)
         try:
             assert svc.snapshot().discovery_notes == {"local": "looking for /health endpoints"}
@@ -955,7 +688,7 @@ async def test_discovery_failure_is_a_note_not_a_crash() -> None:
         raise FileNotFoundError("no such file /var/run/docker.sock")
 
     svc = HealthService(config_with(ServerConfig(name="local", discover_health=True)),
-                        {"local": FakeHost("local")}, port_lister=lister)
+                        {"local": TunnelHost("local")}, port_lister=lister)
     try:
         assert await refreshed(svc) == []
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.widgets import Static
 
 from console.config import Config, ConsoleSettings, HealthCheck, ServerConfig
@@ -29,7 +29,9 @@ from console.ui.widgets.health_pane import (
     format_ago,
     sparkline,
 )
-from tests.unit.test_health import FakeHost, fixed, http_response, never, serve
+from tests.support.hosts import TunnelHost
+from tests.support.http import fixed, http_response, never, serve
+from tests.support.ui import PaneApp
 
 NOW = datetime(2026, 11, 24, 8, 0, 0, tzinfo=UTC)
 NASTY_BODY = ("<html>[bold]boom[/bold] [/foo] \x1b[2J\x1b]52;c;ZXZpbA==\x07\n"
@@ -89,15 +91,9 @@ def fleet_with(health: Any, servers: tuple[str, ...] = ("alpha",), hosts: Any = 
     return SimpleNamespace(config=config, health=health, hosts=hosts or {})
 
 
-class PaneApp(App[None]):
-    def __init__(self, fleet: Any, clock: Callable[[], datetime] | None = lambda: NOW) -> None:
-        super().__init__()
-        self.fleet = fleet
-        if clock is not None:
-            self.clock = clock
-
-    def compose(self) -> ComposeResult:
-        yield HealthPane(self.fleet, id="health")
+def pane_app(fleet: Any, clock: Callable[[], datetime] | None = lambda: NOW) -> PaneApp:
+    """The health pane alone (as ``#health``), on the frozen clock unless told otherwise."""
+    return PaneApp(fleet, lambda f: HealthPane(f, id="health"), clock=clock)
 
 
 def texts(app: App[Any]) -> list[tuple[str, ...]]:
@@ -133,7 +129,7 @@ def test_format_ago() -> None:
 
 async def test_rows_show_state_reason_code_latency_history_age_and_cert() -> None:
     health = FakeHealth([state(PROXY_502), state(OK, latencies=(10.0, 12.0))])
-    app = PaneApp(fleet_with(health))
+    app = pane_app(fleet_with(health))
     async with app.run_test(size=(160, 30)):
         rows = texts(app)
     assert rows[0][0] == "▾ alpha" and rows[0][1] == "1 failing"
@@ -150,7 +146,7 @@ async def test_rows_show_state_reason_code_latency_history_age_and_cert() -> Non
 async def test_server_text_is_literal_in_the_table() -> None:
     nasty = result("[bold]api[/bold]", "app_5xx", status=500,
                    reason="the app answered 500: [/foo] \x1b[2J")
-    app = PaneApp(fleet_with(FakeHealth([state(nasty)])))
+    app = pane_app(fleet_with(FakeHealth([state(nasty)])))
     async with app.run_test(size=(160, 30)):
         row = texts(app)[1]
     assert row[0].strip() == "[bold]api[/bold]"
@@ -158,11 +154,11 @@ async def test_server_text_is_literal_in_the_table() -> None:
 
 
 async def test_pending_and_empty_states() -> None:
-    app = PaneApp(fleet_with(FakeHealth([state(None, name="api", latencies=())])))
+    app = pane_app(fleet_with(FakeHealth([state(None, name="api", latencies=())])))
     async with app.run_test(size=(160, 30)):
         row = texts(app)[1]
     assert row[1] == "pending" and row[2] == "waiting for the first probe"
-    empty = PaneApp(fleet_with(FakeHealth([])))
+    empty = pane_app(fleet_with(FakeHealth([])))
     async with empty.run_test(size=(160, 30)):
         assert texts(empty) == [(NO_ENDPOINTS, "", "", "", "", "", "", "")]
 
@@ -171,8 +167,8 @@ async def test_discovery_note_and_a_down_server() -> None:
     health = FakeHealth([state(result("api", "unreachable", reason="server bravo lost"),
                                server="bravo")],
                         notes={"alpha": "cannot list published ports: Docker socket not found"})
-    bravo = FakeHost("bravo", up=False)
-    app = PaneApp(fleet_with(health, servers=("alpha", "bravo"), hosts={"bravo": bravo}))
+    bravo = TunnelHost("bravo", up=False)
+    app = pane_app(fleet_with(health, servers=("alpha", "bravo"), hosts={"bravo": bravo}))
     async with app.run_test(size=(160, 30)):
         rows = texts(app)
     assert rows[0][0] == "▾ alpha" and "Docker socket not found" in rows[0][2]
@@ -184,7 +180,7 @@ async def test_discovery_note_and_a_down_server() -> None:
 async def test_live_update_changes_cells_in_place_and_keeps_the_cursor() -> None:
     first = state(PROXY_502)
     health = FakeHealth([first, state(OK)])
-    app = PaneApp(fleet_with(health))
+    app = pane_app(fleet_with(health))
     async with app.run_test(size=(160, 30)) as pilot:
         pane = app.query_one(HealthPane)
         assert pane.select_endpoint("alpha", "health")
@@ -201,7 +197,7 @@ async def test_live_update_changes_cells_in_place_and_keeps_the_cursor() -> None
 async def test_the_changed_column_ticks_without_a_new_result(monkeypatch) -> None:
     monkeypatch.setattr("console.ui.widgets.health_pane.AGO_TICK_S", 0.2)
     now = [NOW]
-    app = PaneApp(fleet_with(FakeHealth([state(PROXY_502, changed=timedelta(seconds=15))])),
+    app = pane_app(fleet_with(FakeHealth([state(PROXY_502, changed=timedelta(seconds=15))])),
                   clock=lambda: now[0])
     async with app.run_test(size=(160, 30)) as pilot:
         assert texts(app)[1][6] == "10s"
@@ -211,7 +207,7 @@ async def test_the_changed_column_ticks_without_a_new_result(monkeypatch) -> Non
 
 
 async def test_enter_on_a_failing_probe_shows_headers_and_body_literally() -> None:
-    app = PaneApp(fleet_with(FakeHealth([state(PROXY_502), state(OK)])))
+    app = pane_app(fleet_with(FakeHealth([state(PROXY_502), state(OK)])))
     async with app.run_test(size=(140, 40)) as pilot:
         pane = app.query_one(HealthPane)
         pane.focus()
@@ -233,7 +229,7 @@ async def test_enter_on_a_failing_probe_shows_headers_and_body_literally() -> No
 
 
 async def test_enter_on_a_server_row_or_pending_probe_opens_nothing() -> None:
-    app = PaneApp(fleet_with(FakeHealth([state(None, name="api", latencies=())])))
+    app = pane_app(fleet_with(FakeHealth([state(None, name="api", latencies=())])))
     async with app.run_test(size=(140, 40)) as pilot:
         pane = app.query_one(HealthPane)
         pane.focus()
@@ -268,7 +264,7 @@ async def test_real_service_results_reach_the_pane() -> None:
                          content_type="text/html")
     async with serve(page) as srv:
         fleet, svc = service([HealthCheck(name="login", url=srv.url(), timeout=2.0)])
-        app = PaneApp(fleet, clock=None)
+        app = pane_app(fleet, clock=None)
         try:
             async with app.run_test(size=(160, 30)) as pilot:
                 await svc.refresh()
@@ -285,7 +281,7 @@ async def test_a_hanging_probe_never_freezes_the_pane() -> None:
             HealthCheck(name="hangs", url=bad.url(), timeout=30.0, interval=60.0),
             HealthCheck(name="fine", url=good.url(), timeout=2.0, interval=0.2),
         ])
-        app = PaneApp(fleet, clock=None)
+        app = pane_app(fleet, clock=None)
         try:
             async with app.run_test(size=(160, 30)) as pilot:
                 await svc.start()
@@ -309,7 +305,7 @@ async def test_a_hanging_probe_never_freezes_the_pane() -> None:
 async def test_news_is_drawn_at_once_and_a_routine_round_is_gathered() -> None:
     ok_state = state(OK)
     health = FakeHealth([state(PROXY_502), ok_state])
-    app = PaneApp(fleet_with(health))
+    app = pane_app(fleet_with(health))
     async with app.run_test(size=(160, 30)) as pilot:
         pane = app.query_one(HealthPane)
         # a new latency for an endpoint that stays ok: gathered for COALESCE_S
@@ -333,7 +329,7 @@ async def test_each_probe_result_arrives_as_a_message_and_a_burst_collapses() ->
     ok_state = state(OK)
     health = FakeHealth([state(PROXY_502), ok_state])
     seen: list[Any] = []
-    app = PaneApp(fleet_with(health))
+    app = pane_app(fleet_with(health))
     async with app.run_test(size=(160, 30), message_hook=seen.append) as pilot:
         await pilot.pause()
         seen.clear()

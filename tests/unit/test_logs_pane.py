@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
-from textual.app import App, ComposeResult
 
-from console.config import Config, ConsoleSettings, LogsConfig, ServerConfig
-from console.engine.logs import DockerLogDecoder, LogService
+from console.engine.logs import DockerLogDecoder
 from console.ui.screens.log_detail import LogDetailScreen
 from console.ui.screens.log_export import ExportScreen
 from console.ui.widgets.logs import LogsPane, LogView, compile_filter
-from tests.fakes import NoContainers
+from tests.support.logs import LogsFleet
+from tests.support.ui import PaneApp
 
 
-class FakeFleet:
-    def __init__(self, buffer_lines: int = 10_000) -> None:
-        server = ServerConfig(name="alpha", logs=LogsConfig(buffer_lines=buffer_lines))
-        self.config = Config(ConsoleSettings(), (server,))
-        self.logs = LogService(self.config, {"alpha": SimpleNamespace()},
-                               containers=NoContainers(), flush_interval=0.02)
-
-
-class PaneApp(App[None]):
-    def __init__(self, fleet: FakeFleet) -> None:
-        super().__init__()
-        self.fleet = fleet
-
-    def compose(self) -> ComposeResult:
-        yield LogsPane(self.fleet)
-
-    async def on_mount(self) -> None:
-        await self.fleet.logs.start()
-        self.query_one(LogsPane).focus()
+def pane_app(fleet: LogsFleet) -> PaneApp:
+    """The logs pane alone and focused, its LogService started."""
+    return PaneApp(fleet, LogsPane, start=lambda f: f.logs.start(), focus=True)
 
 
 def rows(app: PaneApp) -> list[str]:
@@ -60,8 +42,8 @@ HOSTILE = [
 
 @pytest.mark.parametrize(("raw", "shown"), HOSTILE)
 async def test_hostile_lines_are_shown_literally(raw: str, shown: str) -> None:
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         fleet.logs.feed("alpha", "crm-backend-1", [raw])
         await settle(pilot)
@@ -72,8 +54,8 @@ async def test_hostile_lines_are_shown_literally(raw: str, shown: str) -> None:
 
 
 async def test_invalid_utf8_and_a_one_megabyte_line() -> None:
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         app.query_one(LogsPane).wrap = False  # one row per line: the row is asserted below
         decoder = DockerLogDecoder(tty=False)
@@ -95,8 +77,8 @@ async def test_invalid_utf8_and_a_one_megabyte_line() -> None:
 
 
 async def test_auth_only_by_default_and_toggle_all() -> None:
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         fleet.logs.feed("alpha", "crm-backend-1", ["plain 1", "JWT expired", "plain 2"])
         await settle(pilot)
@@ -113,8 +95,8 @@ async def test_auth_only_by_default_and_toggle_all() -> None:
 
 
 async def test_filter_live_invalid_regex_and_escape() -> None:
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         fleet.logs.feed("alpha", "crm-backend-1",
                         ["Login failed for ann", "Login failed for bob", "JWT expired"])
@@ -142,8 +124,8 @@ async def test_filter_live_invalid_regex_and_escape() -> None:
 
 
 async def test_pause_counts_new_lines_and_resume_shows_them() -> None:
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         pane = app.query_one(LogsPane)
         fleet.logs.feed("alpha", "c", ["JWT expired 0"])
@@ -161,8 +143,8 @@ async def test_pause_counts_new_lines_and_resume_shows_them() -> None:
 
 
 async def test_shed_lines_are_announced() -> None:
-    fleet = FakeFleet(buffer_lines=100)
-    app = PaneApp(fleet)
+    fleet = LogsFleet(buffer_lines=100)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         await pilot.press("a")
         fleet.logs.feed("alpha", "c", [f"line {i}" for i in range(20_000)])
@@ -174,8 +156,8 @@ async def test_shed_lines_are_announced() -> None:
 
 
 async def test_search_moves_the_cursor_between_matches() -> None:
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         fleet.logs.feed("alpha", "c", ["JWT expired ann", "Login failed", "JWT expired bob",
                                        "Login failed"])
@@ -193,8 +175,8 @@ async def test_search_moves_the_cursor_between_matches() -> None:
 
 
 async def test_export_writes_the_visible_lines(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     target = tmp_path / "out.log"
     async with app.run_test(size=(160, 20)) as pilot:
         fleet.logs.feed("alpha", "c", ["Login failed password=hunter2", "plain"])
@@ -223,8 +205,8 @@ async def test_jwt_and_password_are_redacted_in_the_pane_and_the_export(tmp_path
     import jwt
 
     token = jwt.encode({"sub": "admin@example.com"}, "k" * 32, algorithm="HS256")
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     target = tmp_path / "out.log"
     async with app.run_test(size=(200, 20)) as pilot:
         fleet.logs.feed("alpha", "crm-backend-1", [
@@ -259,8 +241,8 @@ async def test_rule_counts_sparkline_and_severity_colours_from_the_theme() -> No
     from console.models import Severity
     from console.ui.themes import severity_style
 
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         fleet.logs.feed("alpha", "crm-nginx-1", ['"GET /health HTTP/1.1" 502 157'] * 3)
         fleet.logs.feed("alpha", "crm-backend-1", ["[AUTH] Login failed: x", "plain"])
@@ -286,8 +268,8 @@ async def test_rule_counts_sparkline_and_severity_colours_from_the_theme() -> No
 async def test_slash_key_opens_the_filter_and_p_pauses() -> None:
     """The keys of the SPEC's table, pressed, not called: ``/`` filter, ``esc`` clears,
     ``p`` pause / resume."""
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         pane = app.query_one(LogsPane)
         fleet.logs.feed("alpha", "c", ["JWT expired ann", "JWT expired bob"])
@@ -312,8 +294,8 @@ async def test_a_row_at_the_real_pane_width_shows_the_message() -> None:
     the message, without the line's own leading timestamp when it repeats the line's time."""
     from datetime import UTC, datetime
 
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     when = datetime(2026, 11, 24, 13, 13, 40, 123000, tzinfo=UTC)
     async with app.run_test(size=(78, 12)) as pilot:
         app.query_one(LogsPane).wrap = False  # one row per line (w): each row is asserted
@@ -379,8 +361,8 @@ async def test_paint_work_follows_what_is_visible() -> None:
     """A cursor key repaints its two rows, not the pane; a batch landing below a window the
     operator scrolled up repaints no row. (Both were whole-pane repaints: at 20 rows per
     batch during a flood the compositor starved the reader of the GIL.)"""
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         fleet.logs.feed("alpha", "c", [f"JWT expired {i}" for i in range(100)])
         await settle(pilot)
@@ -419,8 +401,8 @@ async def test_a_flood_is_drawn_a_few_times_a_second_a_quiet_line_at_once(
     from console.ui.widgets.logs import pane as logs_pane
 
     monkeypatch.setattr(logs_pane, "FRAME_S", 1.0)  # wide, so a slow machine cannot blur it
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20)) as pilot:
         view = app.query_one(LogView)
         fleet.logs.feed("alpha", "c", ["JWT expired first"])
@@ -447,9 +429,9 @@ async def test_batches_arrive_as_lines_arrived_messages_and_a_burst_is_one() -> 
     from console.models import LogLine, Severity
     from console.ui.messages import LinesArrived
 
-    fleet = FakeFleet()
+    fleet = LogsFleet()
     seen: list[object] = []
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 20), message_hook=seen.append) as pilot:
         fleet.logs.feed("alpha", "c", ["JWT expired via the service"])
         await settle(pilot)
@@ -483,8 +465,8 @@ LONG_AUTH = ("[AUTH] Login failed: RuntimeError: CRITICAL: JWT_SECRET not config
 async def test_a_long_auth_message_wraps_under_its_row_and_w_cuts_it_again() -> None:
     """At a real pane's width (78 columns) the message continues under its row, indented
     under the source column, whole words kept; source and rule label stay on the row."""
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(78, 12)) as pilot:
         fleet.logs.feed("alpha", "crm-backend-1", [LONG_AUTH, "JWT expired for 17"])
         await settle(pilot)
@@ -529,8 +511,8 @@ def test_rows_for_matches_what_is_drawn_and_is_capped() -> None:
 
 async def test_a_line_longer_than_its_rows_ends_in_an_ellipsis_and_hostile_text_stays_literal(
         ) -> None:
-    fleet = FakeFleet()
-    app = PaneApp(fleet)
+    fleet = LogsFleet()
+    app = pane_app(fleet)
     async with app.run_test(size=(78, 12)) as pilot:
         fleet.logs.feed("alpha", "c", ["Login failed " + "[bold]\x1b[2J " * 400])
         await settle(pilot)

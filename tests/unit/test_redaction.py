@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from console.engine.redact import redact
-from tests.fakes import make_log_service
+from tests.support.logs import make_log_service
 
 REDACTED_CASES = [
     ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnop"),

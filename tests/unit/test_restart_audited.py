@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +10,11 @@ import pytest
 
 from console.ui.app import OpsConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
-from tests.snapshots.fakes import FROZEN_NOW, FakeFleet
+from tests.support.clock import FROZEN_NOW
+from tests.support.fleet import FakeFleet
+from tests.support.ui import PLACEHOLDERS, messages, until
 
 pytestmark = pytest.mark.timeout(60)
-
-PLACEHOLDERS: dict[str, Any] = {"logs": None, "health": None, "secrets": None}
-
-
-async def until(pilot: Any, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-
-
-def messages(app: OpsConsoleApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 async def confirm_restart_of_the_backend(app: OpsConsoleApp, pilot: Any) -> None:

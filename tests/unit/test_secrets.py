@@ -7,27 +7,19 @@ feeds values checks that none of them ends up in what the service keeps or says.
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import hashlib
 import secrets as random_secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from console.config import Config, ConsoleSettings, SecretsConfig, ServerConfig
+from console.config import SecretsConfig, ServerConfig
 from console.engine.actions import read_secret_places
 from console.engine.contracts import Change
-from console.engine.dockerapi import DockerClients
-from console.engine.host_api import Host, HostUnavailable, StatusListener
-from console.engine.listeners import Listeners
+from console.engine.host_api import HostUnavailable
 from console.engine.secrets import (
     CONFIG_FILES_LABEL,
-    PROJECT_LABEL,
-    WORKING_DIR_LABEL,
     Fingerprinter,
     SecretService,
     ServerSecrets,
@@ -40,199 +32,15 @@ from console.engine.secrets import (
     split_drift,
     weakness,
 )
-from console.models import CommandResult, ConnectionStatus, ConnState
+from console.models import ConnState
+from tests.support.docker import ConfigDaemon, config_clients
+from tests.support.hosts import FakeHost
+from tests.support.secrets import STRONG, STRONG2, World, config_of
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
-STRONG = "k5Qe7vJm2TzR9wLx8cNa4bHd6gFs1yUp0iOo3eWq"  # 40 random-looking characters
-STRONG2 = "Zp8xQ2mV7nB4cK9wL1sD6fG3hJ5tR0yUiOaEeWqT"
 NOW = datetime(2026, 11, 24, 8, 0, 0, tzinfo=UTC)
-
-
-# =========================================================================== fakes
-
-
-class FilesHost(Host):
-    """A host that serves files from a dict; its link is driven by ``set_state``."""
-
-    def __init__(self, name: str, files: dict[str, bytes | Exception] | None = None) -> None:
-        self.name = name
-        self.files: dict[str, bytes | Exception] = files or {}
-        self._status = ConnectionStatus(ConnState.UP, "", NOW)
-        self._listeners: Listeners[ConnectionStatus] = Listeners(f"fake host {name}")
-        self.reads: list[str] = []
-
-    @property
-    def status(self) -> ConnectionStatus:
-        return self._status
-
-    def set_state(self, state: ConnState, detail: str = "") -> None:
-        self._status = ConnectionStatus(state, detail, datetime.now(UTC))
-        self._listeners.emit(self._status)
-
-    def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
-        return self._listeners.add(listener)
-
-    async def start(self) -> None:
-        return None
-
-    async def wait_up(self, timeout: float | None = None) -> bool:
-        return self._status.is_up
-
-    async def close(self) -> None:
-        return None
-
-    async def run(self, argv: Sequence[str], *, timeout: float | None = 30.0,
-                  input: bytes | None = None) -> CommandResult:
-        raise HostUnavailable("runs nothing")
-
-    def stream(self, argv: Sequence[str]) -> AsyncIterator[bytes]:
-        raise HostUnavailable("streams nothing")
-
-    async def read_file(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> bytes:
-        self.reads.append(path)
-        if not self._status.is_up:
-            raise HostUnavailable(f"{self.name} is down")
-        item = self.files.get(path)
-        if item is None:
-            raise FileNotFoundError(path)
-        if isinstance(item, Exception):
-            raise item
-        return item[:max_bytes]
-
-    async def docker_base_url(self) -> str:
-        if not self._status.is_up:
-            raise HostUnavailable(f"{self.name} is down")
-        return f"unix:///fake/{self.name}.sock"
-
-    async def open_tcp(self, host: str, port: int) -> Any:
-        raise HostUnavailable("no tcp")
-
-
-class Daemon:
-    """One server's Docker: containers (with env, labels, mounts) and volumes."""
-
-    def __init__(self) -> None:
-        self.containers: dict[str, dict[str, Any]] = {}
-        self.volumes: dict[str, dict[str, Any]] = {}
-        self.broken: Exception | None = None
-
-    def add(self, name: str, env: dict[str, str], *, project: str | None = "crm",
-            working_dir: str | None = "/srv/crm", mounts: Sequence[str] = (),
-            state: str = "running", extra_labels: dict[str, str] | None = None) -> None:
-        labels = dict(extra_labels or {})
-        if project:
-            labels[PROJECT_LABEL] = project
-        if working_dir:
-            labels[WORKING_DIR_LABEL] = working_dir
-        cid = f"id-{name}"
-        self.containers[cid] = {
-            "Id": cid, "Name": f"/{name}", "State": state, "Labels": labels,
-            "Mounts": [{"Type": "volume", "Name": m, "Destination": "/data"} for m in mounts],
-            "Env": [f"{k}={v}" for k, v in env.items()],
-        }
-
-    def volume(self, name: str, project: str | None = None) -> None:
-        self.volumes[name] = {"Name": name, "Driver": "local",
-                              "Labels": {PROJECT_LABEL: project} if project else None,
-                              "CreatedAt": "2026-11-24T07:00:00Z"}
-
-    def check(self) -> None:
-        if self.broken is not None:
-            raise self.broken
-
-
-class FakeAPI:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def containers(self, all: bool = False, filters: Any = None) -> list[dict[str, Any]]:
-        self.daemon.check()
-        return [{"Id": c["Id"], "Names": [c["Name"]], "State": c["State"],
-                 "Labels": dict(c["Labels"]), "Mounts": copy.deepcopy(c["Mounts"])}
-                for c in self.daemon.containers.values()]
-
-    def inspect_container(self, cid: str) -> dict[str, Any]:
-        """By id or by name, as Docker does; an unknown one is docker's NotFound."""
-        import docker.errors
-
-        self.daemon.check()
-        doc = self.daemon.containers.get(cid) or next(
-            (c for c in self.daemon.containers.values() if c["Name"] == f"/{cid}"), None)
-        if doc is None:
-            raise docker.errors.NotFound(f"No such container: {cid}")
-        return {"Id": cid, "Name": doc["Name"],
-                "Config": {"Env": list(doc["Env"]), "Labels": dict(doc["Labels"])}}
-
-    def volumes(self) -> dict[str, Any]:
-        self.daemon.check()
-        return {"Volumes": [dict(v) for v in self.daemon.volumes.values()], "Warnings": None}
-
-
-class FakeClient:
-    def __init__(self, daemon: Daemon) -> None:
-        self.api = FakeAPI(daemon)
-
-    def close(self) -> None:
-        return None
-
-
-def clients_for(daemons: dict[str, Daemon]) -> DockerClients:
-    def factory(base_url: str, timeout: float) -> FakeClient:
-        daemon = daemons[Path(base_url.removeprefix("unix://")).stem]
-        daemon.check()
-        return FakeClient(daemon)
-
-    return DockerClients(factory=factory)
-
-
-def env_bytes(values: dict[str, str]) -> bytes:
-    return "".join(f"{k}={v}\n" for k, v in values.items()).encode()
-
-
-def config_of(*servers: ServerConfig) -> Config:
-    return Config(console=ConsoleSettings(audit_log=Path("/nonexistent/audit.jsonl")),
-                  servers=servers, source=Path("/fake/config.toml"))
-
-
-class World:
-    """Two servers alpha/bravo with crm/crm2 projects, configured like the lab."""
-
-    def __init__(self, *, consistent: tuple[str, ...] = ("JWT_SECRET",),
-                 required: tuple[str, ...] = ("JWT_SECRET", "DATABASE_URL", "SERVICE_SECRET"),
-                 ) -> None:
-        self.alpha_env = {"JWT_SECRET": STRONG, "DATABASE_URL": "sqlite:////data/app.db",
-                          "SERVICE_SECRET": STRONG2}
-        self.bravo_env = dict(self.alpha_env)
-        self.hosts = {"alpha": FilesHost("alpha"), "bravo": FilesHost("bravo")}
-        self.daemons = {"alpha": Daemon(), "bravo": Daemon()}
-        secrets_a = SecretsConfig(env_files=("/srv/crm/.env",), containers=("crm-backend-1",),
-                                  required=required, consistent=consistent)
-        secrets_b = SecretsConfig(env_files=("/srv/crm2/.env",),
-                                  containers=("crm2-backend-1",), required=required,
-                                  consistent=consistent)
-        self.config = config_of(
-            ServerConfig(name="alpha", host="10.0.0.1", secrets=secrets_a),
-            ServerConfig(name="bravo", host="10.0.0.2", secrets=secrets_b))
-        self.sync()
-
-    def sync(self, container_alpha: dict[str, str] | None = None,
-             container_bravo: dict[str, str] | None = None) -> None:
-        """Write the env files and (re)create the containers from them, like compose up."""
-        self.hosts["alpha"].files["/srv/crm/.env"] = env_bytes(self.alpha_env)
-        self.hosts["bravo"].files["/srv/crm2/.env"] = env_bytes(self.bravo_env)
-        alpha, bravo = self.daemons["alpha"], self.daemons["bravo"]
-        alpha.containers.clear()
-        bravo.containers.clear()
-        alpha.add("crm-backend-1", container_alpha or self.alpha_env, mounts=["crm_dbdata"])
-        alpha.add("crm-nginx-1", {"NGINX_VERSION": "1.22"})
-        bravo.add("crm2-backend-1", container_bravo or self.bravo_env, project="crm2",
-                  working_dir="/srv/crm2", mounts=["crm2_dbdata"])
-        alpha.volume("crm_dbdata", "crm")
-        bravo.volume("crm2_dbdata", "crm2")
-
-    def service(self) -> SecretService:
-        return SecretService(self.config, self.hosts, clients=clients_for(self.daemons))
 
 
 def status_of(snapshot: dict[str, ServerSecrets], server: str, name: str, place: str):
@@ -554,27 +362,27 @@ async def test_a_down_server_is_a_state_and_keeps_its_last_results_marked_stale(
 
 async def test_live_mode_follows_host_loss_and_recovery() -> None:
     world = World()
-    service = SecretService(world.config, world.hosts, clients=clients_for(world.daemons),
+    service = SecretService(world.config, world.hosts, clients=config_clients(world.daemons),
                             interval=60)
     seen: list[Change] = []
     service.subscribe(seen.append)
     await service.start()
     try:
-        await until(lambda: all(r.state == "ok" for r in service.snapshot().servers.values()))
+        await wait_until(lambda: all(r.state == "ok" for r in service.snapshot().servers.values()))
         world.hosts["alpha"].set_state(ConnState.LOST, "sshd went away")
         assert service.snapshot().servers["alpha"].state == "unavailable"
         assert "sshd went away" in service.snapshot().servers["alpha"].error
         del world.alpha_env["SERVICE_SECRET"]
         world.sync()
         world.hosts["alpha"].set_state(ConnState.UP)
-        await until(lambda: service.snapshot().servers["alpha"].state == "ok")
+        await wait_until(lambda: service.snapshot().servers["alpha"].state == "ok")
         assert status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
                          "/srv/crm/.env").status == "missing"
         # request_refresh wakes the loop without waiting for the interval
         world.alpha_env["SERVICE_SECRET"] = STRONG2
         world.sync()
         service.request_refresh("alpha")
-        await until(lambda: status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
+        await wait_until(lambda: status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
                                       "/srv/crm/.env").ok)
         assert Change("secrets", "alpha") in seen
     finally:
@@ -599,18 +407,18 @@ async def test_a_container_change_is_rechecked_without_waiting_for_the_interval(
     monkeypatch.setattr(module, "CONTAINER_CHANGE_DELAY", 0.05)
     world = World()
     containers = FakeContainers()
-    service = SecretService(world.config, world.hosts, clients=clients_for(world.daemons),
+    service = SecretService(world.config, world.hosts, clients=config_clients(world.daemons),
                             containers=containers, interval=600)
     await service.start()
     try:
-        await until(lambda: all(r.state == "ok" for r in service.snapshot().servers.values()))
+        await wait_until(lambda: all(r.state == "ok" for r in service.snapshot().servers.values()))
         container = dict(world.alpha_env)
         del container["SERVICE_SECRET"]
         world.sync(container_alpha=container)  # recreated with a different env
         for callback in list(containers.callbacks):
             for _ in range(5):  # a burst of events: one re-check
                 callback("alpha")
-        await until(lambda: status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
+        await wait_until(lambda: status_of(service.snapshot().servers, "alpha", "SERVICE_SECRET",
                                       "container:crm-backend-1").status == "not_in_container")
     finally:
         await service.stop()
@@ -624,7 +432,7 @@ async def test_the_verification_reader_reads_every_place_fresh_with_the_panes_la
     world = World()
     world.sync(container_alpha=dict(world.alpha_env, JWT_SECRET=STRONG2))
     cfg, host = world.config.server("alpha"), world.hosts["alpha"]
-    clients = clients_for(world.daemons)
+    clients = config_clients(world.daemons)
     places = await read_secret_places(cfg, host, clients, "JWT_SECRET")
     assert places == [("/srv/crm/.env", STRONG), ("container:crm-backend-1", STRONG2)]
     assert [p for p, _ in places] == list(world.service().servers["alpha"].config
@@ -645,10 +453,10 @@ async def test_the_verification_reader_reads_every_place_fresh_with_the_panes_la
 
 
 async def test_zero_config_infers_names_and_places_from_compose_labels() -> None:
-    host = FilesHost("local", {"/srv/crm/.env": (
+    host = FakeHost("local", {"/srv/crm/.env": (
         f"JWT_SECRET={STRONG}\nPOSTGRES_PASSWORD=postgres\nLOG_LEVEL=info\n"
         f"ACCESS_TOKEN_EXPIRE_MINUTES=30\nAPI_KEY=\n").encode()})
-    daemon = Daemon()
+    daemon = ConfigDaemon()
     daemon.add("crm-backend-1", {"JWT_SECRET": STRONG, "POSTGRES_PASSWORD": "postgres",
                                  "LOG_LEVEL": "info", "PATH": "/usr/bin"},
                mounts=["crm_dbdata"])
@@ -657,7 +465,7 @@ async def test_zero_config_infers_names_and_places_from_compose_labels() -> None
     daemon.volume("crm_dbdata", "crm")
     daemon.volume("crm_unused", "crm")
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
-    service = SecretService(config, {"local": host}, clients=clients_for({"local": daemon}))
+    service = SecretService(config, {"local": host}, clients=config_clients({"local": daemon}))
     await service.refresh()
     result = service.snapshot().servers["local"]
     assert result.inferred
@@ -678,11 +486,11 @@ async def test_zero_config_infers_names_and_places_from_compose_labels() -> None
 
 
 async def test_zero_config_project_without_env_file_is_not_a_problem() -> None:
-    host = FilesHost("local")
-    daemon = Daemon()
+    host = FakeHost("local")
+    daemon = ConfigDaemon()
     daemon.add("crm-backend-1", {"JWT_SECRET": STRONG})
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
-    service = SecretService(config, {"local": host}, clients=clients_for({"local": daemon}))
+    service = SecretService(config, {"local": host}, clients=config_clients({"local": daemon}))
     await service.refresh()
     result = service.snapshot().servers["local"]
     assert result.problems == () and result.places == ("container:crm-backend-1",)
@@ -728,14 +536,3 @@ async def test_volumes_declared_in_the_compose_file_or_mounted_but_absent_are_mi
     assert volumes["crm_uploads"].detail.startswith("declared in /srv/crm/compose.yaml")
     assert volumes["crm_static"].status == "missing"
     assert "used by crm-nginx-1" in volumes["crm_static"].detail
-
-
-# =========================================================================== helpers
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)

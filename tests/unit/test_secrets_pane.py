@@ -7,34 +7,24 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from textual.app import App, ComposeResult
+from textual.app import App
 
 from console.config import SecretsConfig, ServerConfig
 from console.engine.secrets import SecretService
 from console.models import ConnState
 from console.ui.widgets.secrets_pane import SecretsPane, short_place
-from tests.unit.test_secrets import (
-    STRONG,
-    STRONG2,
-    Daemon,
-    FilesHost,
-    World,
-    clients_for,
-    config_of,
-)
+from tests.support.docker import ConfigDaemon, config_clients
+from tests.support.hosts import FakeHost
+from tests.support.secrets import STRONG, STRONG2, World, config_of
+from tests.support.ui import PaneApp
 
 pytestmark = pytest.mark.timeout(60)
 FROZEN = datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC)
 
 
-class PaneApp(App[None]):
-    def __init__(self, fleet: Any, clock: Any = None) -> None:
-        super().__init__()
-        self.fleet = fleet
-        self.clock = clock or (lambda: FROZEN)
-
-    def compose(self) -> ComposeResult:
-        yield SecretsPane(self.fleet, id="pane")
+def pane_app(fleet: Any, clock: Any = None) -> PaneApp:
+    """The secrets pane alone (as ``#pane``), on the frozen clock unless told otherwise."""
+    return PaneApp(fleet, lambda f: SecretsPane(f, id="pane"), clock=clock or (lambda: FROZEN))
 
 
 def fleet_of(world: World) -> SimpleNamespace:
@@ -61,7 +51,7 @@ async def test_matrix_has_a_glyph_and_a_word_per_cell_and_marks_drift() -> None:
     world.sync(container_bravo=container)
     fleet = fleet_of(world)
     await fleet.secrets.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 50)) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()
@@ -99,7 +89,7 @@ async def test_down_server_is_said_in_words_and_rows_are_kept_as_last_known() ->
     world = World()
     fleet = fleet_of(world)
     await fleet.secrets.refresh()
-    app = PaneApp(fleet, clock=lambda: datetime.now(UTC))
+    app = pane_app(fleet, clock=lambda: datetime.now(UTC))
     async with app.run_test(size=(160, 50)) as pilot:
         pane = app.query_one(SecretsPane)
         world.hosts["bravo"].set_state(ConnState.LOST, "connection reset by peer")
@@ -119,7 +109,7 @@ async def test_volumes_and_unreadable_places_are_listed() -> None:
     del daemon.containers["id-crm2-backend-1"]
     del daemon.volumes["crm2_dbdata"]
     await fleet.secrets.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 50)) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()
@@ -132,14 +122,14 @@ async def test_volumes_and_unreadable_places_are_listed() -> None:
 
 
 async def test_server_text_is_shown_literally_never_as_markup_or_escapes() -> None:
-    host = FilesHost("local")
-    daemon = Daemon()
+    host = FakeHost("local")
+    daemon = ConfigDaemon()
     evil = "evil[/foo][bold]x\x1b[2J\x1b]52;c;aGk=\x07"
     daemon.add(evil, {"JWT_SECRET": STRONG}, project=None, working_dir=None)
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
-    service = SecretService(config, {"local": host}, clients=clients_for({"local": daemon}))
+    service = SecretService(config, {"local": host}, clients=config_clients({"local": daemon}))
     await service.refresh()
-    app = PaneApp(SimpleNamespace(secrets=service, hosts={"local": host}))
+    app = pane_app(SimpleNamespace(secrets=service, hosts={"local": host}))
     async with app.run_test(size=(160, 40)) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()
@@ -151,9 +141,9 @@ async def test_server_text_is_shown_literally_never_as_markup_or_escapes() -> No
 
 async def test_live_updates_reach_the_pane() -> None:
     world = World()
-    service = SecretService(world.config, world.hosts, clients=clients_for(world.daemons),
+    service = SecretService(world.config, world.hosts, clients=config_clients(world.daemons),
                             interval=60)
-    app = PaneApp(SimpleNamespace(secrets=service, hosts=world.hosts))
+    app = pane_app(SimpleNamespace(secrets=service, hosts=world.hosts))
     async with app.run_test(size=(160, 50)) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()
@@ -179,7 +169,7 @@ async def test_live_updates_reach_the_pane() -> None:
 
 
 async def test_without_a_secrets_service_the_pane_says_so() -> None:
-    app = PaneApp(SimpleNamespace(hosts={}))
+    app = pane_app(SimpleNamespace(hosts={}))
     async with app.run_test(size=(100, 20)) as pilot:
         await pilot.pause()
         assert app.query_one(SecretsPane).plain_lines() == ["secrets service not available"]
@@ -194,7 +184,7 @@ async def test_a_burst_of_service_changes_is_one_message_and_one_redraw() -> Non
     import dataclasses
 
     from console.ui.messages import ServiceChanged
-    from tests.snapshots.fakes import StaticSecrets
+    from tests.support.fleet import StaticSecrets
 
     class Subscribed(StaticSecrets):
         def __init__(self) -> None:
@@ -207,7 +197,7 @@ async def test_a_burst_of_service_changes_is_one_message_and_one_redraw() -> Non
 
     service = Subscribed()
     seen: list[Any] = []
-    app = PaneApp(SimpleNamespace(secrets=service, hosts={}))
+    app = pane_app(SimpleNamespace(secrets=service, hosts={}))
     async with app.run_test(size=(160, 40), message_hook=seen.append) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()

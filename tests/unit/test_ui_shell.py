@@ -1,13 +1,12 @@
 """The app shell with a fake Fleet: bindings, help, palette, quit, panes, restart, themes.
 
 The containers service is real (over fake hosts and a fake docker daemon from
-tests/snapshots/fakes.py); the other panes are forced to their "not built yet" stand-ins so
+tests/support/); the other panes are forced to their "not built yet" stand-ins so
 these tests do not depend on other modules' progress.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -28,11 +27,13 @@ from console.ui.screens.help import HelpScreen
 from console.ui.widgets import PANES
 from console.ui.widgets.logs import LogsPane
 from console.ui.widgets.placeholder import NotBuiltPane
-from tests.snapshots.fakes import FROZEN_NOW, FakeDaemon, FakeFleet, inspect_doc, make_config
+from tests.support.clock import FROZEN_NOW
+from tests.support.docker import FakeDaemon, inspect_doc
+from tests.support.fleet import FakeFleet, make_config
+from tests.support.ui import PLACEHOLDERS, loaded, messages, until
 
 pytestmark = pytest.mark.timeout(60)
 
-PLACEHOLDERS: dict[str, Any] = {"logs": None, "health": None, "secrets": None}
 SIZE = (120, 40)
 
 
@@ -40,29 +41,6 @@ def make_app(fleet: FakeFleet | None = None, **config_kw: Any) -> OpsConsoleApp:
     fleet = fleet or FakeFleet(make_config(**config_kw) if config_kw else None)
     return OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW,
                          pane_classes=dict(PLACEHOLDERS))
-
-
-async def until(pilot: Any, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-
-
-async def loaded(pilot: Any) -> Any:
-    """The containers pane once every fake server has been listed."""
-    app = pilot.app
-    pane = app.pane("containers")
-    await until(pilot, lambda: all(s.state == "ok"
-                                   for s in app.fleet.containers.snapshot().values()))
-    await until(pilot, lambda: any("crm-backend-1" in row[0] for row in pane.row_texts()))
-    return pane
-
-
-def messages(app: OpsConsoleApp) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def select(pilot: Any, server: str, name: str) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from console.engine.logs.docker_reader import ContainerReader, log_blocks, raw_reads
 from console.engine.logs.framing import Dechunker, DockerLogDecoder
-from tests.fakes import docker_log_body, make_log_service
+from tests.support.docker import docker_log_body
+from tests.support.logs import make_log_service
 
 
 class _Reads:

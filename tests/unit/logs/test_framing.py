@@ -9,7 +9,7 @@ from console.engine.logs.framing import (
     FastFrames,
     LineAssembler,
 )
-from tests.fakes import docker_log_body
+from tests.support.docker import docker_log_body
 
 
 def frame(payload: bytes, stream: int = 1) -> bytes:

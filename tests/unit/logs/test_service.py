@@ -14,7 +14,7 @@ from console.config import Config, ConsoleSettings, LogRuleConfig, LogsConfig, S
 from console.engine.contracts import Change, Service
 from console.engine.logs import MAX_LINE_BYTES, LogBatch, LogChange, LogService, LogsSnapshot
 from console.models import ContainerInfo, Severity, utcnow
-from tests.fakes import make_log_service as make_service
+from tests.support.logs import make_log_service as make_service
 
 
 async def _batches(service: LogService) -> list[LogBatch]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from console.engine.diagnosis import (
@@ -24,8 +24,9 @@ from console.models import (
     SecretStatus,
     Severity,
 )
+from tests.support.clock import FROZEN_NOW
 
-NOW = datetime(2026, 11, 24, 8, 0, 0, tzinfo=UTC)
+NOW = FROZEN_NOW
 SERVER = "crm-prod"
 
 
