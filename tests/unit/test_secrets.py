@@ -453,7 +453,7 @@ async def test_the_verification_reader_reads_every_place_fresh_with_the_panes_la
 
 
 async def test_zero_config_infers_names_and_places_from_compose_labels() -> None:
-    host = FakeHost("local", {"/srv/crm/.env": (
+    host = FakeHost("local", files={"/srv/crm/.env": (
         f"JWT_SECRET={STRONG}\nPOSTGRES_PASSWORD=postgres\nLOG_LEVEL=info\n"
         f"ACCESS_TOKEN_EXPIRE_MINUTES=30\nAPI_KEY=\n").encode()})
     daemon = ConfigDaemon()
