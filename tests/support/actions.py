@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -51,6 +52,11 @@ def make_service(config: Config, client: ExecClient | None = None, **kwargs: Any
                          audit=AuditLog(config.console.audit_log, user="tester",
                                         hostname="console-box"),
                          exec_streams=fake_exec_stream, **kwargs)
+
+
+def fleet_for(config: Any, client: ExecClient | None = None, **kwargs: Any) -> Any:
+    """What an action screen reads of the Fleet: the config and a real ActionService."""
+    return SimpleNamespace(config=config, actions=make_service(config, client, **kwargs))
 
 
 def fake_exec_stream(client: ExecClient, base_url: str, exec_id: str) -> ExecStream:

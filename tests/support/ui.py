@@ -53,6 +53,22 @@ class PaneApp(App[None]):
         self.focused_panes.append(key)
 
 
+class Harness(App[None]):
+    """Just enough app to host one action screen over a fake fleet."""
+
+    def __init__(self, fleet: Any, make_screen: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.config = fleet.config
+        self.make_screen = make_screen
+        self.dismissed: list[Any] = []
+
+    def on_mount(self) -> None:
+        screen = self.make_screen(self.fleet)
+        if screen is not None:
+            self.push_screen(screen, callback=self.dismissed.append)
+
+
 async def until(pilot: Any, predicate: Callable[[], Any], timeout: float = 10.0) -> None:
     """Let the app run until ``predicate()`` holds; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()

@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from textual.app import App
 from textual.widgets import DataTable, Input, RichLog, Static
 
 from console.config import SecretsConfig
@@ -25,36 +22,16 @@ from tests.support.actions import (
     PASSWORD,
     SECRET,
     action_config,
+    fleet_for,
     good_login,
     login_config,
-    make_service,
 )
 from tests.support.docker import ExecClient
 from tests.support.http import LoginServer
-from tests.support.ui import messages, until
+from tests.support.ui import Harness, messages, until
 
 pytestmark = pytest.mark.timeout(60)
 SIZE = (120, 40)
-
-
-class Harness(App[None]):
-    """Just enough app to host one action screen over a fake fleet."""
-
-    def __init__(self, fleet: Any, make_screen: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.fleet = fleet
-        self.config = fleet.config
-        self.make_screen = make_screen
-        self.dismissed: list[Any] = []
-
-    def on_mount(self) -> None:
-        screen = self.make_screen(self.fleet)
-        if screen is not None:
-            self.push_screen(screen, callback=self.dismissed.append)
-
-
-def fleet_for(config: Any, client: ExecClient | None = None, **kwargs: Any) -> Any:
-    return SimpleNamespace(config=config, actions=make_service(config, client, **kwargs))
 
 
 def log_text(screen: Any) -> str:

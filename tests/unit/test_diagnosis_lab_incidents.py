@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from console.engine.diagnosis.logscan import dependency_failure
 from console.models import Severity
-from tests.unit.diag_fixtures import container, endpoint, ids, lines, nginx, only, run, server
+from tests.support.diagnosis import container, endpoint, ids, lines, nginx, only, run, server
 
 AUTH_REFUSED = ("2026-12-02T14:47:40.351Z ERROR   [AUTH] Auth service connectivity test "
                 "failed: POST http://127.0.0.1:8100/internal/auth/verify: [Errno 111] "
@@ -89,7 +89,7 @@ def incident_002_between_restarts(**overrides: object) -> tuple:
 
 
 def secret_status(place: str, status: str, detail: str = "not set here"):
-    from tests.unit.diag_fixtures import secret
+    from tests.support.diagnosis import secret
 
     return secret("JWT_SECRET", place, status, detail=detail)
 

@@ -14,14 +14,15 @@ from textual.widgets import Static
 from console.engine.actions.recreate import RecreatePlan
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.recreate import RecreateScreen
-from tests.unit.test_action_screens import SIZE, Harness, fleet_for, until
-from tests.unit.test_actions import make_config
+from tests.support.actions import action_config, fleet_for
+from tests.support.ui import Harness, until
 
 pytestmark = pytest.mark.timeout(60)
+SIZE = (120, 40)
 
 
 async def test_recreate_confirms_the_recreate_not_the_migration(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
+    config = action_config(tmp_path)
     fleet = fleet_for(config)
     assert fleet.actions.plan("alpha") is not None  # a migration is configured here
     plan = RecreatePlan(server="alpha", command=("docker-compose", "up", "-d"), container=None,
