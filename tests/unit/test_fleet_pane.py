@@ -166,7 +166,7 @@ async def test_a_later_round_updates_the_changed_cells_in_place_and_escapes_them
 
     fleet = PaneFleet(handler)
     await fleet.fleet_sources.refresh()
-    app = PaneApp(fleet)
+    app = pane_app(fleet)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         pane = app.query_one(FleetPane)
