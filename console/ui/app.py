@@ -19,8 +19,11 @@ How the parts meet:
 - ``/``, ``p`` and ``w`` call ``open_filter()`` / ``toggle_pause()`` / ``toggle_wrap()`` on
   the logs pane;
 - ``selected_server()`` asks the focused pane's ``selected_server()``;
-- ``r`` goes through ``fleet.actions.restart(server, container_id)``, always: a restart is
-  audited or not run;
+- the action keys hand over to ``ActionFlow`` (``action_flow.py``): which row or server,
+  the read-only refusal, the confirmation and the engine call; ``r`` goes through
+  ``fleet.actions.restart(server, container_id)``, always: a restart is audited or not run;
+- the global bindings and help's rows are in ``keys.py``, the crash report without local
+  variables in ``crash.py``;
 - the palette takes extra command sources (``console.ui.commands.register_command_source``);
 - ``clock`` (a ``() -> datetime``) is what every time-dependent text uses, frozen in tests.
 """
@@ -31,10 +34,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
@@ -45,22 +46,24 @@ from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
-from console.models import ActionResult, ContainerInfo, utcnow
+from console.models import utcnow
+from console.ui.action_flow import ActionFlow
 from console.ui.commands import OpsCommands
-from console.ui.safe_text import make_visible, safe
-from console.ui.screens import audit_view  # noqa: F401 - registers its palette entries
-from console.ui.screens import recreate as recreate_screen  # registers its palette entries
-from console.ui.screens.confirm import ConfirmScreen
+from console.ui.crash import crash_report_without_locals
+from console.ui.keys import APP_BINDINGS, help_entries, key_display_name
+from console.ui.safe_text import make_visible
+from console.ui.screens import (
+    audit_view,  # noqa: F401 - registers its palette entries
+    recreate,  # noqa: F401 - registers its palette entries
+)
 from console.ui.screens.diagnosis import DiagnosisScreen
-from console.ui.screens.help import HelpScreen, entries_from_bindings
+from console.ui.screens.help import HelpScreen
 from console.ui.screens.migrate import MigrateScreen
 from console.ui.screens.test_login import TestLoginScreen
 from console.ui.themes import load_themes, resolve_theme, theme_variable_defaults
 from console.ui.widgets import PANES, PaneSpec
-from console.ui.widgets.containers_pane import ContainersPane
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip
 from console.ui.widgets.header import ServerStatusBar
-from console.ui.widgets.logs import LogsPane
 from console.ui.widgets.placeholder import NotBuiltPane
 
 if TYPE_CHECKING:
@@ -88,40 +91,7 @@ class OpsConsoleApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
-    BINDINGS = [
-        Binding("r", "restart", "Restart", id="restart",
-                tooltip="Restart the selected container (asks for confirmation first)"),
-        Binding("R", "recreate", "Recreate", id="recreate",
-                tooltip="Recreate the selected container's compose service (docker compose up "
-                        "-d --no-deps --force-recreate)"),
-        Binding("x", "shell", "Shell", id="shell",
-                tooltip="A shell in the selected container (the console suspends meanwhile)"),
-        Binding("m", "migrate", "Migrate", id="migrate",
-                tooltip="Run the selected server's migration command, output streamed"),
-        Binding("t", "test_login", "Test login", id="test_login",
-                tooltip="POST real credentials to the selected server's login endpoint"),
-        Binding("slash", "filter", "Filter", id="filter",
-                tooltip="Edit the log filter (a regex), live; esc clears it"),
-        Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume following the logs"),
-        # w and z stay out of the footer, which is full at 80 columns; help lists them.
-        Binding("w", "wrap", "Wrap", show=False, id="wrap",
-                tooltip="Wrap long log lines under their row, or cut them at the edge"),
-        Binding("z", "zoom", "Zoom", show=False, id="zoom",
-                tooltip="The focused pane alone, full screen; z or esc: the grid again"),
-        Binding("escape", "unzoom", "Back", show=False, id="unzoom",
-                tooltip="Back to the grid of panes (when a pane is zoomed)"),
-        *(Binding(spec.key, f"focus_pane('{spec.key}')", spec.title, show=False,
-                  id=f"focus.{spec.id}", tooltip=f"Focus the {spec.title.lower()} pane")
-          for spec in PANES),
-        Binding("d", "diagnosis", "Diagnosis", id="diagnosis",
-                tooltip="Every finding with its evidence; enter jumps to the pane and row"),
-        Binding("ctrl+r", "report", "Report", id="report",
-                tooltip="Write an incident report (Markdown) and an SVG screenshot"),
-        Binding("question_mark", "help", "Help", id="help", tooltip="Every key binding"),
-        Binding("ctrl+p", "command_palette", "Palette", id="palette",
-                tooltip="Command palette: every action on every server"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop following and quit"),
-    ]
+    BINDINGS = APP_BINDINGS
 
     active_pane: reactive[str] = reactive("containers")
     """The pane shown in the compact (tabbed) layout and focused by default."""
@@ -146,6 +116,7 @@ class OpsConsoleApp(App[int]):
         self._pane_overrides = pane_classes or {}
         self._stopped = False
         self._startup_messages: list[tuple[str, str]] = []
+        self.flow = ActionFlow(self)
         self._setup_themes()
 
     # -- themes --------------------------------------------------------------------------
@@ -206,7 +177,7 @@ class OpsConsoleApp(App[int]):
     def on_mount(self) -> None:
         for message, severity in self._startup_messages:
             self.say(message, severity=severity, timeout=12)
-        self._show_active(self.active_pane)
+        self.show_active(self.active_pane)
         self.pane(self.active_pane).focus()
         self.run_worker(self._start_fleet(), name="fleet-start", group="fleet",
                         exit_on_error=False)
@@ -225,22 +196,9 @@ class OpsConsoleApp(App[int]):
                      f"{type(error).__name__}: {error}", severity="error", timeout=15)
 
     def _fatal_error(self) -> None:
-        """Textual's crash report, but without local variables.
-
-        Textual renders the traceback with ``show_locals=True``, so a crash in code that
-        holds a secret value (an env file's text, a login password) would print it to the
-        terminal (tests/faults/test_crash_leaks.py). Same report: frames and message only.
-        Overrides a private hook of textual, which is pinned to an exact version.
-        """
-        import rich
-        from rich.segment import Segments
-        from rich.traceback import Traceback
-
-        self.bell()
-        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
-        self._exit_renderables.append(
-            Segments(self.console.render(traceback, self.console.options)))
-        self._close_messages_no_wait()
+        """Textual's crash report without local variables (see ``console.ui.crash``).
+        Overrides a private hook of textual, which is pinned to an exact version."""
+        crash_report_without_locals(self)
 
     # -- quitting ------------------------------------------------------------------------
 
@@ -264,9 +222,9 @@ class OpsConsoleApp(App[int]):
 
     def watch_active_pane(self, pane_id: str) -> None:
         if self.is_mounted:
-            self._show_active(pane_id)
+            self.show_active(pane_id)
 
-    def _show_active(self, pane_id: str) -> None:
+    def show_active(self, pane_id: str) -> None:
         for spec in self.panes:
             frame = self.query_one(f"#frame-{spec.id}")
             frame.set_class(spec.id == pane_id, "-active")
@@ -287,7 +245,7 @@ class OpsConsoleApp(App[int]):
             return
         self.query_one("#panes").set_class(zoomed, "-zoomed")
         self.query_one(PaneTabs).set_class(zoomed, "-zoomed")
-        self._show_active(self.active_pane)
+        self.show_active(self.active_pane)
         self.call_after_refresh(self._focus_in, self.pane(self.active_pane))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -305,7 +263,7 @@ class OpsConsoleApp(App[int]):
                         severity="warning", markup=False)
             return
         self.active_pane = spec.id
-        self._show_active(spec.id)
+        self.show_active(spec.id)
         self.call_after_refresh(self._focus_in, self.pane(spec.id))
 
     def _focus_in(self, widget: Widget) -> None:
@@ -353,167 +311,58 @@ class OpsConsoleApp(App[int]):
         self.notify(make_visible(message, 600), severity=severity,  # type: ignore[arg-type]
                     timeout=timeout, markup=False)
 
-    def _refuse_read_only(self, what: str) -> bool:
-        if self.config.console.read_only:
-            self.say(f"Read-only mode (console.read_only = true): {what} refused.",
-                     severity="warning")
-            return True
-        return False
-
     # -- help and palette ----------------------------------------------------------------
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        entries = entries_from_bindings("global", self.BINDINGS, self.get_key_display_name)
-        seen = {binding_id for binding_id in (b.id for b in self.BINDINGS) if binding_id}
-        focused_bindings = []
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if active.node is self or (binding.id and binding.id in seen):
-                continue
-            if not binding.show and not binding.id:
-                continue
-            focused_bindings.append(binding)
-        if focused_bindings:
-            entries += entries_from_bindings("focused pane", focused_bindings,
-                                             self.get_key_display_name)
-        self.push_screen(HelpScreen(entries))
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(help_entries(self, self.get_key_display_name)))
 
     def get_key_display_name(self, key: str) -> str:
-        return {"question_mark": "?", "slash": "/"}.get(key, self.get_key_display(
-            Binding(key, "")))
+        return key_display_name(key, self.get_key_display(Binding(key, "")))
 
-    # -- actions -------------------------------------------------------------------------
-
-    def _containers_pane(self) -> ContainersPane | None:
-        pane = self.pane("containers")
-        return pane if isinstance(pane, ContainersPane) else None
+    # -- actions (the flow is in action_flow.py) ----------------------------------------
 
     def action_restart(self) -> None:
-        if self._refuse_read_only("restart"):
-            return
-        pane = self._containers_pane()
-        info: ContainerInfo | None = pane.selected_container() if pane else None
-        if info is None:
-            self.say("Select a container row in the containers pane (key 1) first.",
-                     severity="warning")
-            return
-        self.request_restart(info.server, info.id)
+        self.flow.restart_selected()
 
     def request_restart(self, server: str, container_id: str) -> None:
         """Confirm, then restart. Also the palette's entry point."""
-        if self._refuse_read_only("restart"):
-            return
-        info = self.fleet.containers.find(server, container_id)
-        if info is None:
-            self.say(f"That container is no longer listed on {server}.", severity="warning")
-            return
-        protected = self.config.server(server).protected
-        title = Text.assemble("Restart ", safe(info.name, "bold"), " on ",
-                              safe(server, "bold"), "?")
-        body = [
-            Text.assemble("Runs docker restart on ", safe(server),
-                          ": the container gets 10 s to stop, then it is killed and started."),
-            Text.assemble("Now: ", safe(info.state), ", health ", safe(info.health),
-                          ", image ", safe(info.image)),
-            Text("It serves nothing until it is back up."),
-        ]
-        body.append(Text("The intent and the outcome go to the audit log."))
-        self.push_screen(ConfirmScreen(title, body, typed_name=server if protected else None),
-                         callback=partial(self._restart_confirmed, server, container_id,
-                                          info.name))
-
-    def _restart_confirmed(self, server: str, container_id: str, name: str,
-                           confirmed: bool | None) -> None:
-        if not confirmed:
-            self.say("Restart cancelled; nothing was done.")
-            return
-        self.run_worker(self._restart(server, container_id, name), name=f"restart {name}",
-                        group="actions", exit_on_error=False)
-
-    async def _restart(self, server: str, container_id: str, name: str) -> None:
-        """Through the actions service only: it writes the intent first and refuses when it
-        cannot, so no restart happens unaudited."""
-        self.say(f"Restarting {name} on {server}…")
-        try:
-            result = await self.fleet.actions.restart(server, container_id)
-        except Exception as exc:  # noqa: BLE001 - shown, the console carries on
-            self.say(f"Restart of {name} on {server} failed: {exc}", severity="error",
-                     timeout=15)
-            return
-        if isinstance(result, ActionResult) and not result.ok:
-            self.say(f"Restart of {name} on {server} failed: {result.detail}",
-                     severity="error", timeout=15)
-            return
-        self.say(f"{name} on {server} restarted.")
-
-    def _selected_or_say(self) -> ContainerInfo | None:
-        pane = self._containers_pane()
-        info: ContainerInfo | None = pane.selected_container() if pane else None
-        if info is None:
-            self.say("Select a container row in the containers pane (key 1) first.",
-                     severity="warning")
-        return info
+        self.flow.request_restart(server, container_id)
 
     def action_recreate(self) -> None:
-        if self._refuse_read_only("recreate"):
-            return
-        info = self._selected_or_say()
-        if info is not None:
-            self.request_recreate(info.server, info.name)
+        self.flow.recreate_selected()
 
     def request_recreate(self, server: str, container: str) -> None:
         """Confirm, then recreate the container's service. Also the palette's entry point."""
-        if self._refuse_read_only("recreate"):
-            return
-        self.push_screen(recreate_screen.RecreateScreen(self.fleet, server, container))
+        self.flow.request_recreate(server, container)
 
     def action_shell(self) -> None:
-        if self._refuse_read_only("shell"):
-            return
-        info = self._selected_or_say()
-        if info is not None:
-            self.request_shell(info.server, info.name)
+        self.flow.shell_selected()
 
     def request_shell(self, server: str, container: str) -> None:
         """A shell in the container, the TUI suspended. Also the palette's entry point."""
-        if self._refuse_read_only("shell"):
-            return
-        self.run_worker(recreate_screen.open_shell(self, server, container),
-                        name=f"shell {container}", group="actions", exit_on_error=False)
+        self.flow.request_shell(server, container)
 
     def action_migrate(self, server: str | None = None) -> None:
-        if self._refuse_read_only("migrate"):
+        if self.flow.refuse_read_only("migrate"):
             return
         self.push_screen(MigrateScreen(self.fleet, server or self.selected_server()))
 
     def action_test_login(self, server: str | None = None) -> None:
         self.push_screen(TestLoginScreen(self.fleet, server or self.selected_server()))
 
-    def _logs_pane(self, what: str, *, focus: bool) -> LogsPane | None:
-        """The logs pane for ``/``, ``p`` and ``w``; shown first when ``focus``."""
-        pane = self.pane("logs")
-        if not isinstance(pane, LogsPane):
-            self.say(f"{what}: the logs pane is not built yet.", severity="warning")
-            return None
-        if focus and self.active_pane != "logs":
-            self.active_pane = "logs"
-            self._show_active("logs")
-        return pane
-
     def action_filter(self) -> None:
-        pane = self._logs_pane("Log filter", focus=True)
+        pane = self.flow.logs_pane("Log filter", focus=True)
         if pane is not None:
             pane.open_filter()
 
     def action_pause(self) -> None:
-        pane = self._logs_pane("Pause", focus=False)
+        pane = self.flow.logs_pane("Pause", focus=False)
         if pane is not None:
             pane.toggle_pause()
 
     def action_wrap(self) -> None:
-        pane = self._logs_pane("Wrap", focus=False)
+        pane = self.flow.logs_pane("Wrap", focus=False)
         if pane is not None:
             pane.toggle_wrap()
 
@@ -522,28 +371,5 @@ class OpsConsoleApp(App[int]):
             self.push_screen(DiagnosisScreen(self.query_one(DiagnosisStrip)))
 
     def action_report(self) -> None:
-        self.run_worker(self._write_report(), group="report", exclusive=True,
+        self.run_worker(self.flow.write_report(), group="report", exclusive=True,
                         exit_on_error=False)
-
-    async def _write_report(self) -> None:
-        """The same Markdown as ``ops-console report``, from what the panes show right now.
-
-        No new probe round: the report states exactly the facts on screen, taken from the
-        live services. Files are written off the event loop; a full disk is reported.
-        """
-        from console.commands.report import render_report, report_paths, write_report
-        from console.commands.snapshot import build_document
-        from console.engine.audit import read_audit
-
-        document = build_document(self.fleet, window_s=900, errors=[])
-        entries = (await asyncio.to_thread(read_audit, self.config.console.audit_log,
-                                           limit=20)).entries
-        try:
-            markdown, svg = await asyncio.to_thread(
-                report_paths, self.config.console.audit_log.parent, self.clock())
-            await asyncio.to_thread(write_report, markdown, render_report(document, entries))
-            await asyncio.to_thread(write_report, svg, self.export_screenshot())
-        except OSError as exc:
-            self.say(f"Report not written: {exc}", severity="error")
-            return
-        self.say(f"Report written: {markdown} and {svg.name}")
