@@ -517,6 +517,23 @@ async def test_a_deleted_volume_is_reported_missing() -> None:
     assert not service.snapshot().servers["alpha"].ok
 
 
+async def test_a_relative_config_files_label_is_read_from_the_working_dir() -> None:
+    """docker-compose v1, run in the project's directory, labels ``config_files`` with the
+    bare file name: the declared volumes come from ``<working_dir>/<file>``."""
+    world = World()
+    world.hosts["alpha"].files["/srv/crm/docker-compose.yml"] = (
+        b"services: {}\nvolumes:\n  uploads:\n")
+    nginx = world.daemons["alpha"].containers["id-crm-nginx-1"]["Labels"]
+    nginx[CONFIG_FILES_LABEL] = "docker-compose.yml"
+    nginx["com.docker.compose.project.working_dir"] = "/srv/crm"
+    service = world.service()
+    await service.refresh()
+    volumes = {v.name: v for v in service.snapshot().servers["alpha"].volumes}
+    assert volumes["crm_uploads"].status == "missing"
+    assert volumes["crm_uploads"].detail.startswith(
+        "declared in /srv/crm/docker-compose.yml")
+
+
 async def test_volumes_declared_in_the_compose_file_or_mounted_but_absent_are_missing() -> None:
     world = World()
     world.hosts["alpha"].files["/srv/crm/compose.yaml"] = (

@@ -8,10 +8,13 @@ deleted database volume is the loss an operator most needs to see ("gone since
 
 from __future__ import annotations
 
+import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from console.engine.compose.labels import WORKING_DIR_LABEL
 from console.engine.host_api import Host, HostUnavailable
 from console.engine.secrets.gather import (
     CONFIG_FILES_LABEL,
@@ -70,9 +73,8 @@ async def _compose_declared(host: Host, rows: list[DockerDoc]
     files: dict[str, str] = {}
     for row in rows:
         found = labels(row)
-        for path in (found.get(CONFIG_FILES_LABEL) or "").split(","):
-            if path.strip():
-                files.setdefault(path.strip(), found.get(PROJECT_LABEL) or "")
+        for path in _config_files(found):
+            files.setdefault(path, found.get(PROJECT_LABEL) or "")
     declared: list[tuple[str, str | None, str]] = []
     for path, project in files.items():
         try:
@@ -84,6 +86,20 @@ async def _compose_declared(host: Host, rows: list[DockerDoc]
         for vname in compose_volume_names(text, project):
             declared.append((vname, project or None, path))
     return declared
+
+
+def _config_files(found: Mapping[str, str]) -> list[str]:
+    """The label's config files; a relative one (docker-compose v1 run in the project's
+    directory writes the bare file name) is taken from the working-directory label."""
+    working_dir = (found.get(WORKING_DIR_LABEL) or "").strip()
+    paths: list[str] = []
+    for part in (found.get(CONFIG_FILES_LABEL) or "").split(","):
+        path = part.strip()
+        if path and not posixpath.isabs(path) and working_dir:
+            path = posixpath.normpath(posixpath.join(working_dir, path))
+        if path and path not in paths:
+            paths.append(path)
+    return paths
 
 
 @dataclass(slots=True)
