@@ -69,13 +69,13 @@ def shown(app: OpsConsoleApp, finding_id: str, target: str, key_label: str) -> b
 
 
 async def time_to_finding(pilot: Any, started: float, name: str,
-                          predicate: Callable[[], bool], what: str) -> float:
+                          predicate: Callable[[], bool], what: str, bound: bool = True) -> float:
     """Seconds from the scenario in place (the TUI starting) to the strip showing it."""
     await until(pilot, predicate, 30.0, what)  # waits on, so a miss is measured too
     took = time.monotonic() - started
     TIMES[name] = took
     print(f"\ntime-to-finding {name}: {took:.1f} s")
-    assert took <= FIND_S, f"{what}: after {took:.1f} s, not within {FIND_S} s"
+    assert not bound or took <= FIND_S, f"{what}: after {took:.1f} s, not within {FIND_S} s"
     return took
 
 
@@ -275,13 +275,14 @@ async def test_002_secret_set_by_hand_then_R_clears_it(incident_lab: Any) -> Non
 # --------------------------------------------------------------------------- 003
 
 
-async def incident_003(pilot: Any, started: float) -> None:
-    """No key pressed: the deleted volume first (by hand), the stale container with R."""
+async def incident_003(pilot: Any, started: float, bound: bool = True) -> None:
+    """No key pressed: the deleted volume first (by hand), the stale container with R.
+    ``bound``: the findings within FIND_S (test_003_stale_secret_and_deleted_volume)."""
     app = pilot.app
     await time_to_finding(pilot, started, "003", lambda: shown(
         app, "volume_missing", "crm_dbdata", "[d: by hand]") and shown(
         app, "secret_stale_in_container", "crm-backend-1", "[R recreate]"),
-        "the strip names the missing volume and the stale container")
+        "the strip names the missing volume and the stale container", bound)
     top = strip_of(app).view.active[0].finding
     assert top.id == "volume_missing" and top.target == "crm_dbdata"
     assert "restore it from a backup" in top.fix.why
@@ -311,7 +312,8 @@ async def test_003_R_recreates_the_container_and_its_volume(incident_lab: Any) -
     app = make_app(incident_lab)
     started = time.monotonic()
     async with app.run_test(size=SIZE) as pilot:
-        await incident_003(pilot, started)
+        # the time to the findings is test_003_stale_secret_and_deleted_volume's to judge
+        await incident_003(pilot, started, bound=False)
         await fix_from_d(pilot, "secret_stale_in_container", "crm-backend-1", "R")
         await confirm_y(pilot)
         await close_recreate(pilot)
