@@ -62,53 +62,18 @@ def lab(pytestconfig: pytest.Config):
 @pytest.fixture(scope="session")
 def monitoring():
     """The lab's Prometheus, blackbox_exporter and Alertmanager (tests/lab/monitoring.py),
-    up and with every probe scraped at least once. No Docker needed."""
+    up, every probe scraped and every failing one alerted (``Monitoring.not_ready``). No
+    Docker needed."""
     from tests.lab.monitoring import Monitoring
     from tests.lab.system import LabError
 
     engines = Monitoring()
     try:
         engines.up()
-        engines.wait_for(lambda: _all_probes_scraped(engines), timeout=60)
+        engines.wait_ready(timeout=120)
     except LabError as exc:
         skip_or_fail(f"monitoring engines unavailable: {exc}")
     return engines
-
-
-def _all_probes_scraped(engines) -> bool:
-    import json
-    import urllib.parse
-    import urllib.request
-
-    query = urllib.parse.quote("count(probe_success) and count(ALERTS{alertstate=\"firing\"})")
-    try:
-        with urllib.request.urlopen(f"{engines.prometheus_url}/api/v1/query?query={query}",
-                                    timeout=2) as answer:
-            result = json.load(answer)["data"]["result"]
-    except OSError:
-        return False
-    if not (result and int(float(result[0]["value"][1])) >= len(engines.probes)):
-        return False
-    return _every_failing_probe_alerted(engines)
-
-
-def _every_failing_probe_alerted(engines) -> bool:
-    """Alertmanager holds a firing alert for every probe built to fail. The slow probe
-    (``/hang``) is the last to get one; under load one scrape of it may time out first."""
-    import json
-    import urllib.request
-
-    from tests.lab.monitoring import PROBES
-
-    failing = {i for i, (_module, klass) in PROBES.items()
-               if klass not in ("ok", "cert_expiring")}
-    try:
-        with urllib.request.urlopen(f"{engines.alertmanager_url}/api/v2/alerts?active=true",
-                                    timeout=2) as answer:
-            alerts = json.load(answer)
-    except (OSError, ValueError):
-        return False
-    return failing <= {a.get("labels", {}).get("instance") for a in alerts}
 
 
 @pytest.fixture

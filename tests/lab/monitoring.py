@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +164,11 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback
+        return json.load(answer)
+
+
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - loopback
@@ -231,6 +238,61 @@ class Monitoring:
     def down(self) -> None:
         for name in ("prometheus", "alertmanager", "blackbox", "targets"):
             self.kill(name)
+
+    def failing_probes(self) -> set[str]:
+        """The instances whose probes are built to fail, hence to fire ``ProbeFailing``."""
+        return {i for i, (_module, klass) in self.probes.items()
+                if klass not in ("ok", "cert_expiring")}
+
+    def not_ready(self) -> list[str]:
+        """What the tests need that is not there yet, in words; empty once every probe has
+        a ``probe_success`` series and Alertmanager holds an alert for every failing one.
+        The slow probe (``/hang``) is the last to get there."""
+        try:
+            series = _get_json(f"{self.prometheus_url}/api/v1/query?query="
+                               + urllib.parse.quote("probe_success"))["data"]["result"]
+            alerts = _get_json(f"{self.alertmanager_url}/api/v2/alerts?active=true")
+        except (OSError, ValueError, KeyError) as exc:
+            return [f"the engines' APIs did not answer: {exc}"]
+        scraped = {row["metric"].get("instance") for row in series}
+        alerted = {a.get("labels", {}).get("instance") for a in alerts}
+        reasons = [f"no probe_success series for {i}" for i in sorted(set(self.probes) - scraped)]
+        reasons += [f"Alertmanager holds no alert for {i}"
+                    for i in sorted(self.failing_probes() - alerted)]
+        return reasons
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until ``not_ready()`` is empty; LabError with every reason, the scrape
+        errors Prometheus reports, the engines' log tails and the disk space otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reasons = self.not_ready()
+            if not reasons:
+                return
+            if time.monotonic() >= deadline:
+                raise LabError(f"monitoring not ready after {timeout:g} s: "
+                               + "; ".join(reasons) + self._diagnostics())
+            time.sleep(0.5)
+
+    def _diagnostics(self) -> str:
+        lines: list[str] = []
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            targets = _get_json(f"{self.prometheus_url}/api/v1/targets")["data"]["activeTargets"]
+            lines += [f"target {t['labels'].get('instance')}: {t.get('health')} "
+                      f"{t.get('lastError') or ''} (last scrape {t.get('lastScrapeDuration')} s)"
+                      for t in targets if t.get("health") != "up" or t.get("lastError")]
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            rules = _get_json(f"{self.prometheus_url}/api/v1/alerts")["data"]["alerts"]
+            lines.append(f"Prometheus holds {len(rules)} alerts: "
+                         + ", ".join(f"{a['labels'].get('instance')}={a.get('state')}"
+                                     for a in rules))
+        for name in ("prometheus", "alertmanager", "blackbox"):
+            with contextlib.suppress(OSError):
+                tail = (self.root / f"{name}.log").read_text(errors="replace").splitlines()
+                lines += [f"{name}.log: {line}" for line in tail[-5:]]
+        usage = shutil.disk_usage(self.root)
+        lines.append(f"disk: {usage.free // 2**20} MB free of {usage.total // 2**20} MB")
+        return "\n" + "\n".join(lines)
 
     def wait_for(self, predicate: object, timeout: float = 30.0) -> None:
         """Poll ``predicate()`` (a callable) until it is true; LabError after ``timeout``."""

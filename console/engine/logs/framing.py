@@ -161,6 +161,11 @@ class DockerLogDecoder:
     their repeated timestamps removed, and cut at ``max_bytes`` (plus room for the stamp)
     by ``LineAssembler``'s rule. TTY containers send a plain byte stream, split on newlines
     by a ``LineAssembler``.
+
+    A process that dies mid-line leaves a message without ``\\n`` too, stamped with its own
+    time; ``docker logs`` then prints it joined to the next start's first line. Here a frame
+    whose stamp differs from the unfinished message's is a new line, so those stay two
+    lines, and a re-read after a restart meets the same two lines as the live follow did.
     """
 
     def __init__(self, tty: bool, max_bytes: int = MAX_LINE_BYTES) -> None:
@@ -169,6 +174,7 @@ class DockerLogDecoder:
         self._lines = LineAssembler(max_bytes) if tty else None
         self._buf = b""
         self._partial: bytearray | None = None
+        self._stamp = b""  # the unfinished message's own stamp
         self._dropped = 0
         self._cut = 0
 
@@ -202,20 +208,28 @@ class DockerLogDecoder:
     def _slow(self, payload: bytes, out: list[bytes]) -> None:
         complete = payload.endswith(b"\n")
         body = payload[:-1] if complete else payload
+        space = body.find(b" ")
+        stamp = body[:space] if space > 0 and looks_like_time(body[:space]) else b""
+        if self._partial is not None and stamp and stamp != self._stamp:
+            out.append(self._take())  # the unfinished message ended with its process
         if self._partial is None:
             self._partial = bytearray()
+            self._stamp = stamp
             self._add(body)
         else:
-            space = body.find(b" ")
-            self._add(body[space + 1:] if looks_like_time(body[:space]) else body)
+            self._add(body[space + 1:] if stamp else body)
         if complete:
-            record = bytes(self._partial)
-            if self._dropped:
-                record += cut_marker(self._dropped)
-                self._cut += 1
-            out.append(record)
-            self._partial = None
-            self._dropped = 0
+            out.append(self._take())
+
+    def _take(self) -> bytes:
+        assert self._partial is not None
+        record = bytes(self._partial)
+        if self._dropped:
+            record += cut_marker(self._dropped)
+            self._cut += 1
+        self._partial = None
+        self._dropped = 0
+        return record
 
     def _add(self, data: bytes) -> None:
         assert self._partial is not None
@@ -229,11 +243,7 @@ class DockerLogDecoder:
     def flush(self) -> list[bytes]:
         if self._lines is not None:
             return self._lines.flush()
-        if self._partial is None:
-            return []
-        record = bytes(self._partial)
-        self._partial = None
-        return [record]
+        return [] if self._partial is None else [self._take()]
 
 
 _FRAME = re.compile(

@@ -120,3 +120,32 @@ def test_a_stamp_that_is_no_date_keeps_its_line() -> None:
     lines = service.buffered()
     assert [line.text for line in lines] == ["ok", "2026-13-45T12:00:00Z odd"]
     assert lines[1].time == lines[0].time
+
+
+def _frames_response(payloads: list[bytes]) -> SimpleNamespace:
+    """A chunked Docker log response holding these frame payloads, one frame per chunk."""
+    frames = [bytes([1, 0, 0, 0]) + len(p).to_bytes(4, "big") + p for p in payloads]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(f), f) for f in frames) + b"0\r\n\r\n"
+    return SimpleNamespace(raw=SimpleNamespace(chunked=True, _fp=SimpleNamespace(
+        fp=_Reads([body]))))
+
+
+def test_a_line_cut_by_a_restart_is_one_line_live_and_after_the_resume() -> None:
+    """The process died mid-line: its last message has no newline and its own stamp. The
+    live follow ends there; the read after the restart starts at that stamp and meets the
+    same message, then the new start's lines. Each line is delivered once, the cut one
+    apart from the next start's first line (``docker logs`` prints those two joined)."""
+    service = make_log_service()
+    src = service._source("alpha", "c", "container")
+    reads = [[b"2026-11-24T12:00:01.1Z line 1\n", b"2026-11-24T12:00:01.2Z cut mid-li"],
+             [b"2026-11-24T12:00:01.2Z cut mid-li", b"2026-11-24T12:00:05.3Z next start\n",
+              b"2026-11-24T12:00:05.4Z more\n"]]
+    for payloads in reads:
+        src.since_param(0, 60)  # arms the resume boundary, as every open does
+        reader = _reader(service, src)
+        reader._response = _frames_response(payloads)  # type: ignore[assignment]
+        reader._decoder = DockerLogDecoder(False)
+        for _ in reader:
+            pass
+    assert [line.text for line in service.buffered()] == [
+        "line 1", "cut mid-li", "next start", "more"]

@@ -116,3 +116,18 @@ def test_fast_frames_do_the_common_reads_and_stop_at_the_last_chunk() -> None:
     assert fast.feed(body[-5:]) == ([], []) and fast.done
     assert first[1] + second[1] == [f"line {i}" for i in range(1, 500)]
     assert first[0][0] == "2026-11-24T12:00:00.000000001Z"
+
+
+def test_a_message_without_newline_and_a_later_stamp_is_a_line_of_its_own() -> None:
+    """A long line's 16 KB frames share one stamp and are joined; a message left without a
+    newline by a process that died has its own stamp, and the next frame (a new start,
+    later) does not continue it."""
+    stream = (frame(b"2026-11-24T12:00:01.2Z cut mid-li")
+              + frame(b"2026-11-24T12:00:05.3Z next start\n")
+              + frame(b"2026-11-24T12:00:05.4Z " + b"a" * 16_384)
+              + frame(b"2026-11-24T12:00:05.4Z tail\n"))
+    dec = DockerLogDecoder(tty=False)
+    assert dec.feed(stream) == [b"2026-11-24T12:00:01.2Z cut mid-li",
+                                b"2026-11-24T12:00:05.3Z next start",
+                                b"2026-11-24T12:00:05.4Z " + b"a" * 16_384 + b"tail"]
+    assert dec.flush() == []
