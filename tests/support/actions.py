@@ -1,7 +1,7 @@
 """An ActionService over a scripted docker exec and local hosts, and a login to test.
 
 The host mode runs the real shell wrapper on this machine through ``LocalHost``; docker
-exec is ``tests.support.docker.ExecAPI``; test-login talks to a ``LoginServer``.
+exec is ``tests.support.docker.FakeAPI``; test-login talks to a ``LoginServer``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from console.engine import dockerapi
 from console.engine.actions import ActionService
 from console.engine.audit import AuditLog
 from console.engine.hosts import LocalHost
-from tests.support.docker import ExecClient, ExecStream
+from tests.support.docker import ExecStream, FakeDockerClient
 
 SECRET = "a-very-long-signing-secret-for-tests-0123456789"
 PASSWORD = "pw-Sekr1t-7f3a9"
@@ -43,7 +43,7 @@ def action_config(tmp_path: Path, *, read_only: bool = False,
                   (server,))
 
 
-def make_service(config: Config, client: ExecClient | None = None, **kwargs: Any
+def make_service(config: Config, client: FakeDockerClient | None = None, **kwargs: Any
                  ) -> ActionService:
     """The real ActionService over local hosts, docker exec answered by ``client``."""
     hosts = {s.name: LocalHost(s) for s in config.servers}
@@ -54,12 +54,12 @@ def make_service(config: Config, client: ExecClient | None = None, **kwargs: Any
                          exec_streams=fake_exec_stream, **kwargs)
 
 
-def fleet_for(config: Any, client: ExecClient | None = None, **kwargs: Any) -> Any:
+def fleet_for(config: Any, client: FakeDockerClient | None = None, **kwargs: Any) -> Any:
     """What an action screen reads of the Fleet: the config and a real ActionService."""
     return SimpleNamespace(config=config, actions=make_service(config, client, **kwargs))
 
 
-def fake_exec_stream(client: ExecClient, base_url: str, exec_id: str) -> ExecStream:
+def fake_exec_stream(client: FakeDockerClient, base_url: str, exec_id: str) -> ExecStream:
     """The fake API's exec output (the socket reader has its own tests in test_exec_stream)."""
     return client.api.exec_start(exec_id, stream=True, demux=True)
 

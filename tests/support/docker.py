@@ -1,12 +1,12 @@
-"""Fake Docker: a daemon's containers and events, their config and volumes, and exec.
+"""Fake Docker: one daemon per server, served through one fake of docker-py's low-level API.
 
-The fakes behave like the SDK where the services depend on it. ``FakeDaemon`` serves the
-low-level ``api.containers`` / ``api.inspect_container`` / ``api.restart`` calls and an
-``events()`` stream that *blocks* its reading thread until an event is pushed or it is
-closed from another thread, exactly like ``CancellableStream``. ``ConfigDaemon`` serves the
-containers' env, labels and mounts and the volumes the secrets service reads. ``ExecAPI``
-is a scripted ``docker exec`` that blocks until killed. ``docker_log_body`` is a log
-stream as dockerd sends it.
+``FakeDaemon`` holds what a server's Docker knows: containers (as ``docker inspect``
+documents, with their env, labels and mounts), volumes, the open event streams and the
+exec'd processes. ``FakeAPI`` answers the ``APIClient`` calls the services make over it:
+``containers`` / ``inspect_container`` / ``restart`` for the containers service,
+``volumes`` for the secrets service, ``exec_*`` for migrations. ``events()`` *blocks* its
+reading thread until an event is pushed or it is closed from another thread, exactly like
+``CancellableStream``. ``docker_log_body`` is a log stream as dockerd sends it.
 """
 
 from __future__ import annotations
@@ -21,32 +21,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from console.engine.containers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
 from console.engine.dockerapi import DockerClients
-from console.engine.secrets import PROJECT_LABEL, WORKING_DIR_LABEL
+from console.engine.shared import (
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_SERVICE_LABEL,
+    COMPOSE_WORKING_DIR_LABEL,
+)
 from tests.support.clock import FROZEN_NOW
 
-# --------------------------------------------------------------------------- containers
-
-class FakeNotFound(Exception):
-    """Shaped like docker.errors.NotFound for the service's 404 check."""
-
-    class _Response:
-        status_code = 404
-
-    response = _Response()
-
+# --------------------------------------------------------------------------- documents
 
 def inspect_doc(cid: str, name: str, *, project: str | None = "crm", service: str | None = None,
                 state: str = "running", health: str | None = "healthy", restarts: int = 0,
                 started: datetime | None = None, image: str = "ops-lab-app:1",
-                exit_code: int = 0) -> dict[str, Any]:
-    """A ``docker inspect`` document with just the fields the service reads."""
-    labels = {}
+                exit_code: int = 0, env: dict[str, str] | None = None,
+                working_dir: str | None = None, mounts: Sequence[str] = (),
+                extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A ``docker inspect`` document with just the fields the services read."""
+    labels = dict(extra_labels or {})
     if project:
         labels[COMPOSE_PROJECT_LABEL] = project
     if service:
         labels[COMPOSE_SERVICE_LABEL] = service
+    if working_dir:
+        labels[COMPOSE_WORKING_DIR_LABEL] = working_dir
     started = started or FROZEN_NOW - timedelta(hours=3, minutes=5)
     state_doc: dict[str, Any] = {
         "Status": state,
@@ -57,8 +55,12 @@ def inspect_doc(cid: str, name: str, *, project: str | None = "crm", service: st
         state_doc["Health"] = {"Status": health}
     return {"Id": cid, "Name": f"/{name}", "Image": "sha256:" + "0" * 64,
             "RestartCount": restarts, "State": state_doc,
-            "Config": {"Image": image, "Labels": labels}}
+            "Mounts": [{"Type": "volume", "Name": m, "Destination": "/data"} for m in mounts],
+            "Config": {"Image": image, "Labels": labels,
+                       "Env": [f"{k}={v}" for k, v in (env or {}).items()]}}
 
+
+# --------------------------------------------------------------------------- daemon
 
 class FakeEventStream:
     """Blocks the reading thread like the SDK's stream; ``close()`` ends it from any thread."""
@@ -89,198 +91,6 @@ class FakeEventStream:
             raise StopIteration
         return item
 
-
-class FakeAPI:
-    def __init__(self, daemon: FakeDaemon) -> None:
-        self._daemon = daemon
-
-    def containers(self, all: bool = False, filters: dict[str, Any] | None = None
-                   ) -> list[dict[str, Any]]:
-        self._daemon.calls.append(("containers", filters))
-        self._daemon.check()
-        docs = list(self._daemon.docs.values())
-        label = (filters or {}).get("label")
-        if label:
-            key, _, value = label.partition("=")
-            docs = [d for d in docs if d["Config"]["Labels"].get(key) == value]
-        return [{"Id": d["Id"], "Names": [d["Name"]]} for d in docs]
-
-    def inspect_container(self, cid: str) -> dict[str, Any]:
-        self._daemon.calls.append(("inspect", cid))
-        self._daemon.check()
-        if cid not in self._daemon.docs:
-            raise FakeNotFound(cid)
-        return copy.deepcopy(self._daemon.docs[cid])
-
-    def restart(self, cid: str, timeout: int = 10) -> None:
-        self._daemon.calls.append(("restart", cid))
-        self._daemon.check()
-        gate = self._daemon.restart_gate
-        if gate is not None:
-            gate.wait(10)
-        doc = self._daemon.docs[cid]
-        doc["State"]["StartedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        doc["State"]["Status"] = "running"
-        if "Health" in doc["State"]:
-            doc["State"]["Health"]["Status"] = "starting"
-
-
-class FakeDockerClient:
-    def __init__(self, daemon: FakeDaemon) -> None:
-        self.api = FakeAPI(daemon)
-        self._daemon = daemon
-        self.closed = False
-
-    def events(self, decode: bool = False, filters: dict[str, Any] | None = None
-               ) -> FakeEventStream:
-        self._daemon.check()
-        stream = FakeEventStream()
-        self._daemon.streams.append(stream)
-        self._daemon.event_filters.append(filters)
-        return stream
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeDaemon:
-    """One server's Docker: containers by id, open event streams, a switch to break it."""
-
-    def __init__(self, docs: list[dict[str, Any]] | None = None) -> None:
-        self.docs: dict[str, dict[str, Any]] = {d["Id"]: d for d in docs or []}
-        self.streams: list[FakeEventStream] = []
-        self.event_filters: list[Any] = []
-        self.calls: list[tuple[str, Any]] = []
-        self.broken: Exception | None = None
-        self.restart_gate: threading.Event | None = None
-
-    def check(self) -> None:
-        if self.broken is not None:
-            raise self.broken
-
-    def emit(self, cid: str, action: str) -> None:
-        for stream in self.streams:
-            if not stream.closed.is_set():
-                stream.push({"Type": "container", "Action": action, "id": cid,
-                             "Actor": {"ID": cid, "Attributes": {}}})
-
-    @property
-    def live_stream(self) -> FakeEventStream | None:
-        live = [s for s in self.streams if not s.closed.is_set()]
-        return live[-1] if live else None
-
-
-def fake_clients(daemons: dict[str, FakeDaemon]) -> DockerClients:
-    """A DockerClients whose factory maps ``unix:///fake/<server>.sock`` to that daemon."""
-
-    def factory(base_url: str, timeout: float) -> FakeDockerClient:
-        server = Path(base_url.removeprefix("unix://")).stem
-        daemon = daemons[server]
-        daemon.check()
-        return FakeDockerClient(daemon)
-
-    return DockerClients(factory=factory)
-
-
-def standard_daemons() -> dict[str, FakeDaemon]:
-    """Deterministic data for the shell tests and snapshots."""
-    alpha = FakeDaemon([
-        inspect_doc("a1" * 32, "crm-backend-1", service="backend", health="healthy"),
-        inspect_doc("a2" * 32, "crm-nginx-1", service="nginx", health=None, restarts=2,
-                    started=FROZEN_NOW - timedelta(days=2, hours=4), image="ops-lab-app:1"),
-        inspect_doc("a3" * 32, "crm-worker-1", service="worker", state="exited", health=None,
-                    exit_code=137),
-    ])
-    bravo = FakeDaemon([
-        inspect_doc("b1" * 32, "crm2-backend-1", project="crm2", service="backend",
-                    health="unhealthy", restarts=5,
-                    started=FROZEN_NOW - timedelta(minutes=7)),
-        inspect_doc("b2" * 32, "loose-container", project=None, health="starting",
-                    image="busybox:latest", started=FROZEN_NOW - timedelta(seconds=20)),
-    ])
-    return {"alpha": alpha, "bravo": bravo}
-
-
-# --------------------------------------------------------------------------- config, volumes
-
-class ConfigDaemon:
-    """One server's Docker: containers (with env, labels, mounts) and volumes."""
-
-    def __init__(self) -> None:
-        self.containers: dict[str, dict[str, Any]] = {}
-        self.volumes: dict[str, dict[str, Any]] = {}
-        self.broken: Exception | None = None
-
-    def add(self, name: str, env: dict[str, str], *, project: str | None = "crm",
-            working_dir: str | None = "/srv/crm", mounts: Sequence[str] = (),
-            state: str = "running", extra_labels: dict[str, str] | None = None) -> None:
-        labels = dict(extra_labels or {})
-        if project:
-            labels[PROJECT_LABEL] = project
-        if working_dir:
-            labels[WORKING_DIR_LABEL] = working_dir
-        cid = f"id-{name}"
-        self.containers[cid] = {
-            "Id": cid, "Name": f"/{name}", "State": state, "Labels": labels,
-            "Mounts": [{"Type": "volume", "Name": m, "Destination": "/data"} for m in mounts],
-            "Env": [f"{k}={v}" for k, v in env.items()],
-        }
-
-    def volume(self, name: str, project: str | None = None) -> None:
-        self.volumes[name] = {"Name": name, "Driver": "local",
-                              "Labels": {PROJECT_LABEL: project} if project else None,
-                              "CreatedAt": "2026-11-24T07:00:00Z"}
-
-    def check(self) -> None:
-        if self.broken is not None:
-            raise self.broken
-
-
-class ConfigAPI:
-    def __init__(self, daemon: ConfigDaemon) -> None:
-        self.daemon = daemon
-
-    def containers(self, all: bool = False, filters: Any = None) -> list[dict[str, Any]]:
-        self.daemon.check()
-        return [{"Id": c["Id"], "Names": [c["Name"]], "State": c["State"],
-                 "Labels": dict(c["Labels"]), "Mounts": copy.deepcopy(c["Mounts"])}
-                for c in self.daemon.containers.values()]
-
-    def inspect_container(self, cid: str) -> dict[str, Any]:
-        """By id or by name, as Docker does; an unknown one is docker's NotFound."""
-        import docker.errors
-
-        self.daemon.check()
-        doc = self.daemon.containers.get(cid) or next(
-            (c for c in self.daemon.containers.values() if c["Name"] == f"/{cid}"), None)
-        if doc is None:
-            raise docker.errors.NotFound(f"No such container: {cid}")
-        return {"Id": cid, "Name": doc["Name"],
-                "Config": {"Env": list(doc["Env"]), "Labels": dict(doc["Labels"])}}
-
-    def volumes(self) -> dict[str, Any]:
-        self.daemon.check()
-        return {"Volumes": [dict(v) for v in self.daemon.volumes.values()], "Warnings": None}
-
-
-class ConfigClient:
-    def __init__(self, daemon: ConfigDaemon) -> None:
-        self.api = ConfigAPI(daemon)
-
-    def close(self) -> None:
-        return None
-
-
-def config_clients(daemons: dict[str, ConfigDaemon]) -> DockerClients:
-    def factory(base_url: str, timeout: float) -> ConfigClient:
-        daemon = daemons[Path(base_url.removeprefix("unix://")).stem]
-        daemon.check()
-        return ConfigClient(daemon)
-
-    return DockerClients(factory=factory)
-
-
-# --------------------------------------------------------------------------- exec
 
 class ExecProcess:
     """A docker exec'd process: prints the pid marker, then its script, then waits."""
@@ -321,51 +131,187 @@ class ExecStream:
         self.closed = True
 
 
-class ExecAPI:
-    """Just the exec part of ``docker.APIClient``, plus inspect for the env."""
+class FakeDaemon:
+    """One server's Docker: containers by id, volumes, open event streams, exec'd processes
+    (each runs ``script``), and a switch to break it."""
 
-    def __init__(self) -> None:
+    def __init__(self, docs: list[dict[str, Any]] | None = None) -> None:
+        self.docs: dict[str, dict[str, Any]] = {d["Id"]: d for d in docs or []}
+        self.volumes: dict[str, dict[str, Any]] = {}
+        self.streams: list[FakeEventStream] = []
+        self.event_filters: list[Any] = []
+        self.calls: list[tuple[str, Any]] = []
+        self.broken: Exception | None = None
+        self.restart_gate: threading.Event | None = None
         self.script: dict[str, Any] = {"frames": [], "exit_code": 0, "hang": False,
                                        "ignore_term": False}
         self.processes: dict[str, ExecProcess] = {}
         self.created: list[tuple[str, list[str]]] = []
-        self.env: dict[str, list[str]] = {}
-        self._ids = itertools.count(1)
+        self._exec_ids = itertools.count(1)
+
+    def add(self, name: str, env: dict[str, str], *, project: str | None = "crm",
+            working_dir: str | None = "/srv/crm", mounts: Sequence[str] = (),
+            state: str = "running", extra_labels: dict[str, str] | None = None) -> None:
+        """A container with an environment, as Compose creates one (id ``id-<name>``)."""
+        cid = f"id-{name}"
+        self.docs[cid] = inspect_doc(cid, name, project=project, state=state, health=None,
+                                     env=env, working_dir=working_dir, mounts=mounts,
+                                     extra_labels=extra_labels)
+
+    def volume(self, name: str, project: str | None = None) -> None:
+        self.volumes[name] = {"Name": name, "Driver": "local",
+                              "Labels": {COMPOSE_PROJECT_LABEL: project} if project else None,
+                              "CreatedAt": "2026-11-24T07:00:00Z"}
+
+    def find(self, ref: str) -> dict[str, Any] | None:
+        """By id or by name, as Docker looks a container up."""
+        return self.docs.get(ref) or next(
+            (d for d in self.docs.values() if d["Name"] == f"/{ref}"), None)
+
+    def check(self) -> None:
+        if self.broken is not None:
+            raise self.broken
+
+    def emit(self, cid: str, action: str) -> None:
+        for stream in self.streams:
+            if not stream.closed.is_set():
+                stream.push({"Type": "container", "Action": action, "id": cid,
+                             "Actor": {"ID": cid, "Attributes": {}}})
+
+    @property
+    def live_stream(self) -> FakeEventStream | None:
+        live = [s for s in self.streams if not s.closed.is_set()]
+        return live[-1] if live else None
+
+
+# --------------------------------------------------------------------------- API, client
+
+class FakeAPI:
+    """The part of docker-py's ``APIClient`` the services call, answered from a daemon."""
+
+    def __init__(self, daemon: FakeDaemon) -> None:
+        self.daemon = daemon
+
+    def containers(self, all: bool = False, filters: dict[str, Any] | None = None
+                   ) -> list[dict[str, Any]]:
+        """The list form: state as a word, labels and mounts at the top, as Docker lists."""
+        self.daemon.calls.append(("containers", filters))
+        self.daemon.check()
+        docs = list(self.daemon.docs.values())
+        label = (filters or {}).get("label")
+        if label:
+            key, _, value = label.partition("=")
+            docs = [d for d in docs if d["Config"]["Labels"].get(key) == value]
+        return [{"Id": d["Id"], "Names": [d["Name"]], "State": d["State"]["Status"],
+                 "Labels": dict(d["Config"]["Labels"]), "Mounts": copy.deepcopy(d["Mounts"])}
+                for d in docs]
+
+    def inspect_container(self, cid: str) -> dict[str, Any]:
+        """A copy (callers clear the env from it); an unknown one is docker's NotFound."""
+        import docker.errors
+
+        self.daemon.calls.append(("inspect", cid))
+        self.daemon.check()
+        doc = self.daemon.find(cid)
+        if doc is None:
+            raise docker.errors.NotFound(f"No such container: {cid}")
+        return copy.deepcopy(doc)
+
+    def restart(self, cid: str, timeout: int = 10) -> None:
+        self.daemon.calls.append(("restart", cid))
+        self.daemon.check()
+        gate = self.daemon.restart_gate
+        if gate is not None:
+            gate.wait(10)
+        doc = self.daemon.docs[cid]
+        doc["State"]["StartedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        doc["State"]["Status"] = "running"
+        if "Health" in doc["State"]:
+            doc["State"]["Health"]["Status"] = "starting"
+
+    def volumes(self) -> dict[str, Any]:
+        self.daemon.check()
+        return {"Volumes": [dict(v) for v in self.daemon.volumes.values()], "Warnings": None}
 
     def exec_create(self, container: str, cmd: list[str], **_: Any) -> dict[str, str]:
-        self.created.append((container, list(cmd)))
-        exec_id = f"exec{next(self._ids)}"
+        """Starts the daemon's ``script``; the console's kill wrapper signals a process."""
+        daemon = self.daemon
+        daemon.created.append((container, list(cmd)))
+        exec_id = f"exec{next(daemon._exec_ids)}"
         if "ops-console-kill" in cmd:
             sig = re.match(r"kill -(\w+)", cmd[2]).group(1)
             pid = int(cmd[-1])
-            for proc in self.processes.values():
+            for proc in daemon.processes.values():
                 if proc.pid == pid:
                     proc.kill(sig)
             return {"Id": exec_id}
-        self.processes[exec_id] = ExecProcess(
-            pid=100 + len(self.processes), frames=list(self.script["frames"]),
-            exit_code=self.script["exit_code"], hang=self.script["hang"],
-            ignore_term=self.script["ignore_term"])
+        daemon.processes[exec_id] = ExecProcess(
+            pid=100 + len(daemon.processes), frames=list(daemon.script["frames"]),
+            exit_code=daemon.script["exit_code"], hang=daemon.script["hang"],
+            ignore_term=daemon.script["ignore_term"])
         return {"Id": exec_id}
 
     def exec_start(self, exec_id: str, stream: bool = False, demux: bool = False,
                    **_: Any) -> Any:
-        proc = self.processes.get(exec_id)
+        proc = self.daemon.processes.get(exec_id)
         if proc is None:
             return b""
         return ExecStream(proc)
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
-        proc = self.processes[exec_id]
+        proc = self.daemon.processes[exec_id]
         return {"Running": not proc.ended.is_set(), "ExitCode": proc.exit_code}
 
-    def inspect_container(self, name: str) -> dict[str, Any]:
-        return {"Config": {"Env": self.env.get(name, [])}}
+
+class FakeDockerClient:
+    """A ``docker.DockerClient``: the low-level API under ``api``, and ``events()``."""
+
+    def __init__(self, daemon: FakeDaemon | None = None) -> None:
+        self.daemon = daemon if daemon is not None else FakeDaemon()
+        self.api = FakeAPI(self.daemon)
+        self.closed = False
+
+    def events(self, decode: bool = False, filters: dict[str, Any] | None = None
+               ) -> FakeEventStream:
+        self.daemon.check()
+        stream = FakeEventStream()
+        self.daemon.streams.append(stream)
+        self.daemon.event_filters.append(filters)
+        return stream
+
+    def close(self) -> None:
+        self.closed = True
 
 
-class ExecClient:
-    def __init__(self) -> None:
-        self.api = ExecAPI()
+def fake_clients(daemons: dict[str, FakeDaemon]) -> DockerClients:
+    """A DockerClients whose factory maps ``unix:///fake/<server>.sock`` to that daemon."""
+
+    def factory(base_url: str, timeout: float) -> FakeDockerClient:
+        server = Path(base_url.removeprefix("unix://")).stem
+        daemon = daemons[server]
+        daemon.check()
+        return FakeDockerClient(daemon)
+
+    return DockerClients(factory=factory)
+
+
+def standard_daemons() -> dict[str, FakeDaemon]:
+    """Deterministic data for the shell tests and snapshots."""
+    alpha = FakeDaemon([
+        inspect_doc("a1" * 32, "crm-backend-1", service="backend", health="healthy"),
+        inspect_doc("a2" * 32, "crm-nginx-1", service="nginx", health=None, restarts=2,
+                    started=FROZEN_NOW - timedelta(days=2, hours=4), image="ops-lab-app:1"),
+        inspect_doc("a3" * 32, "crm-worker-1", service="worker", state="exited", health=None,
+                    exit_code=137),
+    ])
+    bravo = FakeDaemon([
+        inspect_doc("b1" * 32, "crm2-backend-1", project="crm2", service="backend",
+                    health="unhealthy", restarts=5,
+                    started=FROZEN_NOW - timedelta(minutes=7)),
+        inspect_doc("b2" * 32, "loose-container", project=None, health="starting",
+                    image="busybox:latest", started=FROZEN_NOW - timedelta(seconds=20)),
+    ])
+    return {"alpha": alpha, "bravo": bravo}
 
 
 # --------------------------------------------------------------------------- logs

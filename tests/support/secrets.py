@@ -6,7 +6,7 @@ from pathlib import Path
 
 from console.config import Config, ConsoleSettings, SecretsConfig, ServerConfig
 from console.engine.secrets import SecretService
-from tests.support.docker import ConfigDaemon, config_clients
+from tests.support.docker import FakeDaemon, fake_clients
 from tests.support.hosts import FakeHost
 
 STRONG = "k5Qe7vJm2TzR9wLx8cNa4bHd6gFs1yUp0iOo3eWq"  # 40 random-looking characters
@@ -32,7 +32,7 @@ class World:
                           "SERVICE_SECRET": STRONG2}
         self.bravo_env = dict(self.alpha_env)
         self.hosts = {"alpha": FakeHost("alpha"), "bravo": FakeHost("bravo")}
-        self.daemons = {"alpha": ConfigDaemon(), "bravo": ConfigDaemon()}
+        self.daemons = {"alpha": FakeDaemon(), "bravo": FakeDaemon()}
         secrets_a = SecretsConfig(env_files=("/srv/crm/.env",), containers=("crm-backend-1",),
                                   required=required, consistent=consistent)
         secrets_b = SecretsConfig(env_files=("/srv/crm2/.env",),
@@ -49,8 +49,8 @@ class World:
         self.hosts["alpha"].files["/srv/crm/.env"] = env_bytes(self.alpha_env)
         self.hosts["bravo"].files["/srv/crm2/.env"] = env_bytes(self.bravo_env)
         alpha, bravo = self.daemons["alpha"], self.daemons["bravo"]
-        alpha.containers.clear()
-        bravo.containers.clear()
+        alpha.docs.clear()
+        bravo.docs.clear()
         alpha.add("crm-backend-1", container_alpha or self.alpha_env, mounts=["crm_dbdata"])
         alpha.add("crm-nginx-1", {"NGINX_VERSION": "1.22"})
         bravo.add("crm2-backend-1", container_bravo or self.bravo_env, project="crm2",
@@ -59,4 +59,4 @@ class World:
         bravo.volume("crm2_dbdata", "crm2")
 
     def service(self) -> SecretService:
-        return SecretService(self.config, self.hosts, clients=config_clients(self.daemons))
+        return SecretService(self.config, self.hosts, clients=fake_clients(self.daemons))

@@ -26,7 +26,7 @@ from tests.support.actions import (
     good_login,
     login_config,
 )
-from tests.support.docker import ExecClient
+from tests.support.docker import FakeDockerClient
 from tests.support.http import LoginServer
 from tests.support.ui import Harness, messages, until
 
@@ -54,8 +54,8 @@ def audit_phases(config: Any) -> list[tuple[str, str | None]]:
 
 
 async def test_migrate_confirms_then_streams_output_and_exit_status(tmp_path: Path):
-    client = ExecClient()
-    client.api.script.update(frames=[(b"[MIGRATE] schema version 1\n", None),
+    client = FakeDockerClient()
+    client.daemon.script.update(frames=[(b"[MIGRATE] schema version 1\n", None),
                                      (None, b"[MIGRATE] ERROR: boom\n")], exit_code=2)
     config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
@@ -64,7 +64,7 @@ async def test_migrate_confirms_then_streams_output_and_exit_status(tmp_path: Pa
         body = str(app.screen.query_one("#body", Static).render())
         assert "alembic upgrade head" in body and "in container app on alpha" in body
         assert app.screen.typed_name is None  # alpha is not protected
-        assert client.api.created == []  # nothing runs before the yes
+        assert client.daemon.created == []  # nothing runs before the yes
         await pilot.press("y")
         screen = app.screen
         assert isinstance(screen, MigrateScreen)
@@ -82,7 +82,7 @@ async def test_migrate_confirms_then_streams_output_and_exit_status(tmp_path: Pa
 
 
 async def test_protected_server_needs_the_typed_name(tmp_path: Path):
-    client = ExecClient()
+    client = FakeDockerClient()
     config = action_config(tmp_path)
     config = dataclasses.replace(config, servers=(
         dataclasses.replace(config.servers[0], protected=True),))
@@ -92,16 +92,16 @@ async def test_protected_server_needs_the_typed_name(tmp_path: Path):
         assert app.screen.typed_name == "alpha"
         await pilot.press("y")  # not enough on a protected server
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen) and client.api.created == []
+        assert isinstance(app.screen, ConfirmScreen) and client.daemon.created == []
         app.screen.query_one("#typed", Input).value = "alpha"
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, MigrateScreen)
                     and app.screen.state == "done")
-    assert len(client.api.created) == 1
+    assert len(client.daemon.created) == 1
 
 
 async def test_declining_runs_nothing(tmp_path: Path):
-    client = ExecClient()
+    client = FakeDockerClient()
     config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
@@ -109,12 +109,12 @@ async def test_declining_runs_nothing(tmp_path: Path):
         await pilot.press("n")
         await until(pilot, lambda: app.dismissed)
         assert any("nothing was run" in m for m in messages(app))
-    assert client.api.created == [] and not config.console.audit_log.exists()
+    assert client.daemon.created == [] and not config.console.audit_log.exists()
 
 
 async def test_c_cancels_a_running_migration(tmp_path: Path):
-    client = ExecClient()
-    client.api.script.update(frames=[(b"working\n", None)], hang=True)
+    client = FakeDockerClient()
+    client.daemon.script.update(frames=[(b"working\n", None)], hang=True)
     config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
@@ -136,7 +136,7 @@ async def test_c_cancels_a_running_migration(tmp_path: Path):
 
 
 async def test_read_only_refuses_without_asking(tmp_path: Path):
-    client = ExecClient()
+    client = FakeDockerClient()
     config = action_config(tmp_path, read_only=True)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
@@ -146,13 +146,13 @@ async def test_read_only_refuses_without_asking(tmp_path: Path):
         assert screen.state == "refused"
         assert "Read-only mode" in static_text(screen, "#status")
         assert not isinstance(app.screen, ConfirmScreen)
-    assert client.api.created == []
+    assert client.daemon.created == []
 
 
 async def test_server_output_is_shown_literally(tmp_path: Path):
-    client = ExecClient()
+    client = FakeDockerClient()
     hostile = b"[bold]not bold[/bold] [/foo] \x1b[2J\x1b]52;c;aGk=\x07 done\n"
-    client.api.script.update(frames=[(hostile, None)])
+    client.daemon.script.update(frames=[(hostile, None)])
     config = action_config(tmp_path)
     app = Harness(fleet_for(config, client), lambda fleet: MigrateScreen(fleet, "alpha"))
     async with app.run_test(size=SIZE) as pilot:
@@ -167,8 +167,8 @@ async def test_server_output_is_shown_literally(tmp_path: Path):
 
 
 async def test_reopening_attaches_to_the_running_migration(tmp_path: Path):
-    client = ExecClient()
-    client.api.script.update(frames=[(b"step 1\n", None)], hang=True)
+    client = FakeDockerClient()
+    client.daemon.script.update(frames=[(b"step 1\n", None)], hang=True)
     config = action_config(tmp_path)
     fleet = fleet_for(config, client)
     app = Harness(fleet, lambda fleet: None)
@@ -202,7 +202,7 @@ async def test_test_login_screen_shows_class_claims_expiry_and_signature(tmp_pat
         config = login_config(tmp_path, server.url, verify_with_secret="JWT_SECRET")
         config = dataclasses.replace(config, servers=(dataclasses.replace(
             config.servers[0], secrets=SecretsConfig(env_files=(str(env_file),))),))
-        app = Harness(fleet_for(config, ExecClient()),
+        app = Harness(fleet_for(config, FakeDockerClient()),
                       lambda fleet: LoginScreen(fleet, "alpha"))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, LoginScreen)

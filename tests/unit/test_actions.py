@@ -57,7 +57,7 @@ from tests.support.actions import (
     login_config,
     make_service,
 )
-from tests.support.docker import ExecClient
+from tests.support.docker import FakeDockerClient
 from tests.support.http import LoginServer
 
 # --------------------------------------------------------------------------- fakes
@@ -85,8 +85,8 @@ def make_info(server: str, name: str) -> ContainerInfo:
 
 
 @pytest.fixture
-def client() -> ExecClient:
-    return ExecClient()
+def client() -> FakeDockerClient:
+    return FakeDockerClient()
 
 
 def audit_records(config: Config) -> list[dict]:
@@ -121,7 +121,7 @@ async def test_restart_failure_is_a_result_and_audited(tmp_path: Path):
 
 
 async def test_read_only_refuses_restart_and_migrate_but_not_test_login(tmp_path: Path,
-                                                                        client: ExecClient):
+                                                                        client: FakeDockerClient):
     config = action_config(tmp_path, read_only=True)
     containers = FakeContainers()
     service = make_service(config, client, containers=containers)
@@ -129,11 +129,11 @@ async def test_read_only_refuses_restart_and_migrate_but_not_test_login(tmp_path
         await service.restart("alpha", "abc123")
     with pytest.raises(ActionRefused, match="read-only"):
         await service.migrate("alpha")
-    assert containers.calls == [] and client.api.created == []
+    assert containers.calls == [] and client.daemon.created == []
     assert [r["phase"] for r in audit_records(config)] == ["refused", "refused"]
 
 
-async def test_unaudited_action_is_refused_and_not_run(tmp_path: Path, client: ExecClient,
+async def test_unaudited_action_is_refused_and_not_run(tmp_path: Path, client: FakeDockerClient,
                                                        monkeypatch):
     config = action_config(tmp_path)
     containers = FakeContainers()
@@ -147,7 +147,7 @@ async def test_unaudited_action_is_refused_and_not_run(tmp_path: Path, client: E
         await service.migrate("alpha")
     with pytest.raises(ActionRefused, match="no space left"):
         await service.restart("alpha", "abc123")
-    assert client.api.created == [] and containers.calls == []
+    assert client.daemon.created == [] and containers.calls == []
     assert service.running_migration("alpha") is None  # the slot is free again
 
 
@@ -155,8 +155,8 @@ async def test_unaudited_action_is_refused_and_not_run(tmp_path: Path, client: E
 
 
 async def test_migration_streams_stdout_and_stderr_and_reports_exit_status(
-        tmp_path: Path, client: ExecClient):
-    client.api.script.update(frames=[(b"upgrading 1 -> 2\nhal", None), (b"f line\n", b"warn"),
+        tmp_path: Path, client: FakeDockerClient):
+    client.daemon.script.update(frames=[(b"upgrading 1 -> 2\nhal", None), (b"f line\n", b"warn"),
                                      (None, b"ing: slow\n")], exit_code=3)
     config = action_config(tmp_path)
     service = make_service(config, client)
@@ -168,7 +168,7 @@ async def test_migration_streams_stdout_and_stderr_and_reports_exit_status(
     assert [(x.stream, x.text) for x in seen if x.stream != "console"] == [
         ("stdout", "upgrading 1 -> 2"), ("stdout", "half line"), ("stderr", "warning: slow")]
     assert not any("@@ops-console-pid" in x.text for x in seen)
-    container, argv = client.api.created[0]
+    container, argv = client.daemon.created[0]
     assert container == "app" and argv[:2] == ["sh", "-c"]
     assert argv[-3:] == ["alembic", "upgrade", "head"]
     intent, outcome = audit_records(config)
@@ -177,8 +177,8 @@ async def test_migration_streams_stdout_and_stderr_and_reports_exit_status(
 
 
 async def test_only_one_migration_per_server_and_cancel_kills_it(tmp_path: Path,
-                                                                client: ExecClient):
-    client.api.script.update(frames=[(b"working\n", None)], hang=True)
+                                                                client: FakeDockerClient):
+    client.daemon.script.update(frames=[(b"working\n", None)], hang=True)
     config = action_config(tmp_path)
     service = make_service(config, client)
     first = asyncio.create_task(service.migrate("alpha"))
@@ -192,7 +192,7 @@ async def test_only_one_migration_per_server_and_cancel_kills_it(tmp_path: Path,
 
     assert not result.ok and result.exit_status == 143
     assert "cancelled by the operator" in result.detail
-    proc = next(iter(client.api.processes.values()))
+    proc = next(iter(client.daemon.processes.values()))
     assert proc.killed_with == ["TERM"]
     phases = [(r["phase"], r.get("outcome")) for r in audit_records(config)]
     assert phases == [("intent", None), ("refused", "refused"), ("outcome", "cancelled")]
@@ -200,9 +200,9 @@ async def test_only_one_migration_per_server_and_cancel_kills_it(tmp_path: Path,
 
 
 async def test_cancel_escalates_to_kill_when_term_is_ignored(tmp_path: Path,
-                                                             client: ExecClient, monkeypatch):
+                                                             client: FakeDockerClient, monkeypatch):
     monkeypatch.setattr("console.engine.actions.migrate.KILL_GRACE", 0.3)
-    client.api.script.update(hang=True, ignore_term=True)
+    client.daemon.script.update(hang=True, ignore_term=True)
     config = action_config(tmp_path)
     service = make_service(config, client)
     runs = []
@@ -210,13 +210,13 @@ async def test_cancel_escalates_to_kill_when_term_is_ignored(tmp_path: Path,
     await wait_for(lambda: runs and runs[0].pid is not None)
     runs[0].cancel()
     result = await asyncio.wait_for(task, 10)
-    proc = next(iter(client.api.processes.values()))
+    proc = next(iter(client.daemon.processes.values()))
     assert proc.killed_with == ["TERM", "KILL"]
     assert result.exit_status == 137
 
 
-async def test_migration_timeout_kills_and_says_so(tmp_path: Path, client: ExecClient):
-    client.api.script.update(hang=True)
+async def test_migration_timeout_kills_and_says_so(tmp_path: Path, client: FakeDockerClient):
+    client.daemon.script.update(hang=True)
     config = action_config(tmp_path, timeout=0.3)
     service = make_service(config, client)
     result = await asyncio.wait_for(service.migrate("alpha"), 10)
@@ -225,24 +225,24 @@ async def test_migration_timeout_kills_and_says_so(tmp_path: Path, client: ExecC
 
 
 async def test_cancelling_the_awaiting_task_kills_the_process_and_audits(
-        tmp_path: Path, client: ExecClient):
-    client.api.script.update(hang=True)
+        tmp_path: Path, client: FakeDockerClient):
+    client.daemon.script.update(hang=True)
     config = action_config(tmp_path)
     service = make_service(config, client)
     task = asyncio.create_task(service.migrate("alpha"))
-    await wait_for(lambda: client.api.processes
+    await wait_for(lambda: client.daemon.processes
                    and service.running_migration("alpha").pid is not None)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    proc = next(iter(client.api.processes.values()))
+    proc = next(iter(client.daemon.processes.values()))
     assert proc.killed_with == ["TERM"]
     assert audit_records(config)[-1]["outcome"] == "cancelled"
 
 
 async def test_stopping_the_service_kills_a_running_migration(tmp_path: Path,
-                                                              client: ExecClient):
-    client.api.script.update(hang=True)
+                                                              client: FakeDockerClient):
+    client.daemon.script.update(hang=True)
     config = action_config(tmp_path)
     service = make_service(config, client)
     task = asyncio.create_task(service.migrate("alpha"))
@@ -255,8 +255,8 @@ async def test_stopping_the_service_kills_a_running_migration(tmp_path: Path,
 
 
 async def test_the_read_model_shows_the_running_migration_and_each_last_result(
-        tmp_path: Path, client: ExecClient):
-    client.api.script.update(frames=[(b"working\n", None)], hang=True)
+        tmp_path: Path, client: FakeDockerClient):
+    client.daemon.script.update(frames=[(b"working\n", None)], hang=True)
     config = action_config(tmp_path)
     containers = FakeContainers()
     service = make_service(config, client, containers=containers)
@@ -463,10 +463,10 @@ async def test_error_bodies_that_echo_the_password_are_scrubbed(tmp_path: Path, 
 
 
 async def test_signature_verified_against_every_place(tmp_path: Path, creds,
-                                                      client: ExecClient):
+                                                      client: FakeDockerClient):
     env_file = tmp_path / "crm.env"
     env_file.write_text(f"JWT_SECRET={SECRET}\n")
-    client.api.env["crm-backend-1"] = [f"JWT_SECRET={SECRET}"]
+    client.daemon.add("crm-backend-1", {"JWT_SECRET": SECRET})
 
     async with LoginServer(good_login) as server:
         config = login_config(tmp_path, server.url, verify_with_secret="JWT_SECRET")
@@ -478,7 +478,7 @@ async def test_signature_verified_against_every_place(tmp_path: Path, creds,
         env_file.write_text("JWT_SECRET=the-file-was-edited-but-the-backend-not-recreated\n")
         drift = await service.test_login("alpha")
         env_file.unlink()
-        client.api.env.clear()
+        client.daemon.docs.clear()
         missing = await service.test_login("alpha")
 
     assert valid.ok and valid.signature is not None and valid.signature.verdict == "valid"
@@ -497,10 +497,11 @@ async def test_signature_verified_against_every_place(tmp_path: Path, creds,
 
 async def test_default_secret_reader_uses_env_files_and_container_env(tmp_path: Path,
                                                                       creds,
-                                                                      client: ExecClient):
+                                                                      client: FakeDockerClient):
     env_file = tmp_path / "app.env"
     env_file.write_text(f"JWT_SECRET='{SECRET}'\nOTHER=1\n")
-    client.api.env["crm-backend-1"] = ["PATH=/bin", "JWT_SECRET=not-the-same-secret-at-all"]
+    client.daemon.add("crm-backend-1", {"PATH": "/bin",
+                                       "JWT_SECRET": "not-the-same-secret-at-all"})
     async with LoginServer(good_login) as server:
         config = login_config(tmp_path, server.url, verify_with_secret="JWT_SECRET")
         config = dataclasses.replace(config, servers=(dataclasses.replace(

@@ -20,27 +20,10 @@ from console.engine.audit import AuditLog
 from console.engine.hosts import LocalHost
 from console.engine.terminal import bridge
 from tests.support.compose import fake_executable, labels_for, with_path_first
+from tests.support.docker import FakeDaemon, FakeDockerClient
 
 pytestmark = pytest.mark.timeout(60)
 MARKER = "LEAKMARK51c0ffee"
-
-
-class InspectAPI:
-    def __init__(self, containers: dict[str, dict[str, str]]) -> None:
-        self.containers = containers
-
-    def inspect_container(self, name: str) -> dict[str, Any]:
-        import docker.errors
-
-        if name not in self.containers:
-            raise docker.errors.NotFound(f"No such container: {name}")
-        return {"Name": f"/{name}", "Config": {"Labels": self.containers[name],
-                                               "Env": [f"JWT_SECRET={MARKER}"]}}
-
-
-class Client:
-    def __init__(self, containers: dict[str, dict[str, str]]) -> None:
-        self.api = InspectAPI(containers)
 
 
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, read_only: bool = False,
@@ -64,10 +47,14 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, read_only: bool = 
     server = ServerConfig(name="alpha", protected=protected)
     config = Config(ConsoleSettings(read_only=read_only, audit_log=tmp_path / "audit.jsonl"),
                     (server,))
-    client = Client({"crm-api-1": labels_for(project, "crm", "api"),
-                     "plain-1": {"maintainer": "x"},
-                     "nodir-1": {"com.docker.compose.project": "crm",
-                                 "com.docker.compose.service": "api"}})
+    daemon = FakeDaemon()
+    for name, labels in {"crm-api-1": labels_for(project, "crm", "api"),
+                         "plain-1": {"maintainer": "x"},
+                         "nodir-1": {"com.docker.compose.project": "crm",
+                                     "com.docker.compose.service": "api"}}.items():
+        daemon.add(name, {"JWT_SECRET": MARKER}, project=None, working_dir=None,
+                   extra_labels=labels)
+    client = FakeDockerClient(daemon)
     service = ActionService(config, {"alpha": LocalHost(server)},
                             clients=dockerapi.DockerClients(factory=lambda url, t: client),
                             audit=AuditLog(config.console.audit_log, user="tester",

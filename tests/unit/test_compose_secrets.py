@@ -15,7 +15,7 @@ from console.config import Config, ConsoleSettings, SecretsConfig, ServerConfig
 from console.engine.secrets import SecretService, container_place, secret_status_json
 from console.engine.secrets.status import STATUSES
 from tests.support.compose import WrappedHost, labels_for, write_project
-from tests.support.docker import ConfigDaemon, config_clients
+from tests.support.docker import FakeDaemon, fake_clients
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,13 +44,13 @@ class Lab:
     def __init__(self, root: Path, *, compose: bool = False,
                  secrets: SecretsConfig | None = None) -> None:
         self.root = root
-        self.daemon = ConfigDaemon()
+        self.daemon = FakeDaemon()
         self.host = WrappedHost(compose=compose)
         server = ServerConfig(name="local", secrets=secrets or SecretsConfig(infer=True))
         self.config = Config(console=ConsoleSettings(audit_log=root / "audit.jsonl"),
                              servers=(server,), source=None if secrets is None else root)
         self.service = SecretService(self.config, {"local": self.host},
-                                     clients=config_clients({"docker": self.daemon}))
+                                     clients=fake_clients({"docker": self.daemon}))
 
     def project(self, name: str, files: dict[str, str]) -> Path:
         return write_project(self.root, name, files)
@@ -81,7 +81,7 @@ def up(lab: Lab, directory: Path, **env: str) -> None:
     """What `compose up` gives each container from the .env written by ``crm``."""
     values = {"JWT_SECRET": JWT, "DATABASE_URL": DB, "SESSION_SECRET": SESSION}
     values.update(env)
-    lab.daemon.containers.clear()
+    lab.daemon.docs.clear()
     lab.container(directory, "crm", "api", values)
     lab.container(directory, "crm", "worker", {"JWT_SECRET": values["JWT_SECRET"],
                                                "PATH": "/usr/bin"})

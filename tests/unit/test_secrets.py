@@ -33,7 +33,7 @@ from console.engine.secrets import (
     weakness,
 )
 from console.models import ConnState
-from tests.support.docker import ConfigDaemon, config_clients
+from tests.support.docker import FakeDaemon, fake_clients
 from tests.support.hosts import FakeHost
 from tests.support.secrets import STRONG, STRONG2, World, config_of
 from tests.support.waiting import wait_until
@@ -319,7 +319,7 @@ async def test_unreadable_and_absent_files_and_containers_are_said_in_words() ->
     world = World()
     world.hosts["alpha"].files["/srv/crm/.env"] = PermissionError(13, "Permission denied")
     del world.hosts["bravo"].files["/srv/crm2/.env"]
-    world.daemons["bravo"].containers.clear()
+    world.daemons["bravo"].docs.clear()
     service = world.service()
     await service.refresh()
     snap = service.snapshot().servers
@@ -362,7 +362,7 @@ async def test_a_down_server_is_a_state_and_keeps_its_last_results_marked_stale(
 
 async def test_live_mode_follows_host_loss_and_recovery() -> None:
     world = World()
-    service = SecretService(world.config, world.hosts, clients=config_clients(world.daemons),
+    service = SecretService(world.config, world.hosts, clients=fake_clients(world.daemons),
                             interval=60)
     seen: list[Change] = []
     service.subscribe(seen.append)
@@ -407,7 +407,7 @@ async def test_a_container_change_is_rechecked_without_waiting_for_the_interval(
     monkeypatch.setattr(module, "CONTAINER_CHANGE_DELAY", 0.05)
     world = World()
     containers = FakeContainers()
-    service = SecretService(world.config, world.hosts, clients=config_clients(world.daemons),
+    service = SecretService(world.config, world.hosts, clients=fake_clients(world.daemons),
                             containers=containers, interval=600)
     await service.start()
     try:
@@ -432,13 +432,13 @@ async def test_the_verification_reader_reads_every_place_fresh_with_the_panes_la
     world = World()
     world.sync(container_alpha=dict(world.alpha_env, JWT_SECRET=STRONG2))
     cfg, host = world.config.server("alpha"), world.hosts["alpha"]
-    clients = config_clients(world.daemons)
+    clients = fake_clients(world.daemons)
     places = await read_secret_places(cfg, host, clients, "JWT_SECRET")
     assert places == [("/srv/crm/.env", STRONG), ("container:crm-backend-1", STRONG2)]
     assert [p for p, _ in places] == list(world.service().servers["alpha"].config
                                           .secrets.env_files) + [container_place(
                                               "crm-backend-1")]
-    world.daemons["alpha"].containers.clear()
+    world.daemons["alpha"].docs.clear()
     assert await read_secret_places(cfg, host, clients, "JWT_SECRET") == [
         ("/srv/crm/.env", STRONG), ("container:crm-backend-1", None)]
     assert await read_secret_places(cfg, host, clients, "NOPE") == [
@@ -456,7 +456,7 @@ async def test_zero_config_infers_names_and_places_from_compose_labels() -> None
     host = FakeHost("local", files={"/srv/crm/.env": (
         f"JWT_SECRET={STRONG}\nPOSTGRES_PASSWORD=postgres\nLOG_LEVEL=info\n"
         f"ACCESS_TOKEN_EXPIRE_MINUTES=30\nAPI_KEY=\n").encode()})
-    daemon = ConfigDaemon()
+    daemon = FakeDaemon()
     daemon.add("crm-backend-1", {"JWT_SECRET": STRONG, "POSTGRES_PASSWORD": "postgres",
                                  "LOG_LEVEL": "info", "PATH": "/usr/bin"},
                mounts=["crm_dbdata"])
@@ -465,7 +465,7 @@ async def test_zero_config_infers_names_and_places_from_compose_labels() -> None
     daemon.volume("crm_dbdata", "crm")
     daemon.volume("crm_unused", "crm")
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
-    service = SecretService(config, {"local": host}, clients=config_clients({"local": daemon}))
+    service = SecretService(config, {"local": host}, clients=fake_clients({"local": daemon}))
     await service.refresh()
     result = service.snapshot().servers["local"]
     assert result.inferred
@@ -487,10 +487,10 @@ async def test_zero_config_infers_names_and_places_from_compose_labels() -> None
 
 async def test_zero_config_project_without_env_file_is_not_a_problem() -> None:
     host = FakeHost("local")
-    daemon = ConfigDaemon()
+    daemon = FakeDaemon()
     daemon.add("crm-backend-1", {"JWT_SECRET": STRONG})
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
-    service = SecretService(config, {"local": host}, clients=config_clients({"local": daemon}))
+    service = SecretService(config, {"local": host}, clients=fake_clients({"local": daemon}))
     await service.refresh()
     result = service.snapshot().servers["local"]
     assert result.problems == () and result.places == ("container:crm-backend-1",)
@@ -508,7 +508,7 @@ async def test_a_deleted_volume_is_reported_missing() -> None:
         ("crm_dbdata", "present")}
     # `docker compose down -v` of the backend: container and volume gone
     daemon = world.daemons["alpha"]
-    del daemon.containers["id-crm-backend-1"]
+    del daemon.docs["id-crm-backend-1"]
     del daemon.volumes["crm_dbdata"]
     await service.refresh()
     (volume,) = service.snapshot().servers["alpha"].volumes
@@ -523,7 +523,7 @@ async def test_a_relative_config_files_label_is_read_from_the_working_dir() -> N
     world = World()
     world.hosts["alpha"].files["/srv/crm/docker-compose.yml"] = (
         b"services: {}\nvolumes:\n  uploads:\n")
-    nginx = world.daemons["alpha"].containers["id-crm-nginx-1"]["Labels"]
+    nginx = world.daemons["alpha"].docs["id-crm-nginx-1"]["Config"]["Labels"]
     nginx[CONFIG_FILES_LABEL] = "docker-compose.yml"
     nginx["com.docker.compose.project.working_dir"] = "/srv/crm"
     service = world.service()
@@ -539,10 +539,11 @@ async def test_volumes_declared_in_the_compose_file_or_mounted_but_absent_are_mi
     world.hosts["alpha"].files["/srv/crm/compose.yaml"] = (
         b"services: {}\nvolumes:\n  dbdata:\n  uploads:\n")
     daemon = world.daemons["alpha"]
-    daemon.containers["id-crm-nginx-1"]["Labels"][CONFIG_FILES_LABEL] = "/srv/crm/compose.yaml"
-    daemon.containers["id-crm-nginx-1"]["Mounts"].append(
+    nginx = daemon.docs["id-crm-nginx-1"]
+    nginx["Config"]["Labels"][CONFIG_FILES_LABEL] = "/srv/crm/compose.yaml"
+    nginx["Mounts"].append(
         {"Type": "volume", "Name": "crm_static", "Destination": "/static"})
-    daemon.containers["id-crm-nginx-1"]["Mounts"].append(
+    nginx["Mounts"].append(
         {"Type": "volume", "Name": "f" * 64, "Destination": "/anon"})
     service = world.service()
     await service.refresh()

@@ -13,7 +13,7 @@ from console.config import SecretsConfig, ServerConfig
 from console.engine.secrets import SecretService
 from console.models import ConnState
 from console.ui.widgets.secrets_pane import SecretsPane, short_place
-from tests.support.docker import ConfigDaemon, config_clients
+from tests.support.docker import FakeDaemon, fake_clients
 from tests.support.hosts import FakeHost
 from tests.support.secrets import STRONG, STRONG2, World, config_of
 from tests.support.ui import PaneApp
@@ -106,7 +106,7 @@ async def test_volumes_and_unreadable_places_are_listed() -> None:
     fleet = fleet_of(world)
     await fleet.secrets.refresh()
     daemon = world.daemons["bravo"]
-    del daemon.containers["id-crm2-backend-1"]
+    del daemon.docs["id-crm2-backend-1"]
     del daemon.volumes["crm2_dbdata"]
     await fleet.secrets.refresh()
     app = pane_app(fleet)
@@ -123,11 +123,11 @@ async def test_volumes_and_unreadable_places_are_listed() -> None:
 
 async def test_server_text_is_shown_literally_never_as_markup_or_escapes() -> None:
     host = FakeHost("local")
-    daemon = ConfigDaemon()
+    daemon = FakeDaemon()
     evil = "evil[/foo][bold]x\x1b[2J\x1b]52;c;aGk=\x07"
     daemon.add(evil, {"JWT_SECRET": STRONG}, project=None, working_dir=None)
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
-    service = SecretService(config, {"local": host}, clients=config_clients({"local": daemon}))
+    service = SecretService(config, {"local": host}, clients=fake_clients({"local": daemon}))
     await service.refresh()
     app = pane_app(SimpleNamespace(secrets=service, hosts={"local": host}))
     async with app.run_test(size=(160, 40)) as pilot:
@@ -141,7 +141,7 @@ async def test_server_text_is_shown_literally_never_as_markup_or_escapes() -> No
 
 async def test_live_updates_reach_the_pane() -> None:
     world = World()
-    service = SecretService(world.config, world.hosts, clients=config_clients(world.daemons),
+    service = SecretService(world.config, world.hosts, clients=fake_clients(world.daemons),
                             interval=60)
     app = pane_app(SimpleNamespace(secrets=service, hosts=world.hosts))
     async with app.run_test(size=(160, 50)) as pilot:
