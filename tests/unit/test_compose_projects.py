@@ -387,8 +387,7 @@ async def test_compose_config_hash_per_service_moves_with_the_compose_file(tmp_p
     assert after.services["worker"].config_hash != hashes["worker"]
 
 
-async def test_the_file_reader_says_it_does_not_follow_include_or_extends(
-        tmp_path: Path) -> None:
+async def test_the_file_reader_follows_include_and_extends(tmp_path: Path) -> None:
     files = {
         "docker-compose.yml": """
             include:
@@ -410,10 +409,7 @@ async def test_the_file_reader_says_it_does_not_follow_include_or_extends(
         """,
     }
     _, _, model = await resolve(tmp_path, "p", files, compose=False)
-    assert [str(p) for p in model.problems] == [  # type: ignore[attr-defined]
-        "p: docker-compose.yml: include: is not followed without Compose on the server: "
-        "the services and environment it brings are not checked",
-        "p: docker-compose.yml: service api uses extends:, which is not followed without "
-        "Compose on the server: the environment it inherits is not checked"]
-    assert model.ok  # type: ignore[attr-defined]
-    assert set(model.services) == {"base", "api"}  # type: ignore[attr-defined]
+    assert model.problems == ()  # type: ignore[attr-defined]
+    assert set(model.services) == {"base", "api", "worker"}  # type: ignore[attr-defined]
+    assert model.services["api"].keys == {"JWT_SECRET"}  # type: ignore[attr-defined]
+    assert model.services["worker"].keys == frozenset()  # type: ignore[attr-defined]

@@ -1,12 +1,61 @@
 """Reading compose files the way Compose does, for when the server has no Compose to ask.
 
 ``load_compose`` parses each file with PyYAML, applies Compose's interpolation to it (per
-file, before merging, as the specification says), and merges the services of several files
-(``environment:`` key by key, the later file winning; ``env_file:`` lists concatenated).
-``build_services`` then gives each service the environment Compose would hand a new
-container: every ``env_file:`` in order (a later file overriding an earlier one), then
-``environment:`` on top; a name listed without a value takes its value from the
-environment Compose runs in (shell, then the project's ``.env``).
+file, before merging, as the specification says), follows its ``include:`` and each
+service's ``extends:``, and merges the services of several files (``environment:`` key by
+key, the later file winning; ``env_file:`` lists concatenated). ``build_services`` then
+gives each service the environment Compose would hand a new container: every ``env_file:``
+in order (a later file overriding an earlier one), then ``environment:`` on top; a name
+listed without a value takes its value from the environment Compose runs in (shell, then
+the project's ``.env``; in an included sub-project, then the sub-project's own ``.env``).
+
+The reader does no I/O: files other than the project's own compose files (those an
+``include:`` or ``extends: {file: ...}`` names, and the ``.env`` of an included
+sub-project) are looked up in ``sources``. One that is not there yet is put in
+``ComposeFiles.wanted`` and the load stops; the caller reads the wanted files and loads
+again, until nothing more is wanted.
+
+``extends`` (the Compose Specification, services section, "extends"; compose-go
+``loader/extends.go`` and ``override/merge.go``; docker-compose 1.29's
+``ServiceExtendsResolver`` and ``merge_service_dicts`` in ``compose/config/config.py``):
+
+* the base is the service named by ``service``, in the same file, or in ``file`` (relative
+  to the directory the referring file's paths resolve against: the project directory for
+  the project's own files, the extended file's own directory for an extended file);
+* the base is resolved first (its own ``extends`` followed, chains of any length); a loop
+  (``a`` extends ``b`` extends ``a``) is refused, as Compose does;
+* ``environment`` is a mapping: the extending service's names override the base's, the
+  others are kept; ``env_file`` is a sequence: the base's files first, then the extending
+  service's (a path listed twice is read once, at its first place, as compose-go's
+  ``override/uncity.go`` keeps it);
+* the base's relative ``env_file`` paths resolve against the directory of the file that
+  declares the base (the extended file's directory for ``file:``), and the extended file is
+  interpolated with the same variables as the referring one;
+* ``depends_on``, ``links`` and ``volumes_from`` carry no environment, so this reader keeps
+  none of them from a base (docker-compose 1.29 refuses to extend a service that has them;
+  compose-go merges them);
+* ``extends`` is resolved per file before the files are merged (compose-go's
+  ``loadYamlFile``); docker-compose 1.29 merges the files first, which differs only when an
+  override file changes a service that another one extends.
+
+``include`` (the Compose Specification, "include"; compose-go ``loader/include.go``):
+
+* short syntax (a path) or long syntax (``path`` a string or a list merged in order,
+  ``project_directory``, ``env_file`` a string or a list); the include section is
+  interpolated with the including project's variables, and its relative paths resolve
+  against the including project's directory;
+* each included file is its own sub-project: its relative paths resolve against its
+  ``project_directory`` (default: the first path's directory), and its variables are the
+  including project's environment (the shell and the including project's ``.env``, which
+  win, as compose-go's ``Mapping.Merge`` keeps the first), completed by its ``env_file``
+  list (default: ``.env`` in its project directory, when it exists; a listed one must
+  exist); the sub-project's ``.env`` never reaches the including project;
+* includes nest; a file that includes itself again, directly or not, is refused ("include
+  cycle detected" in compose-go);
+* a service the included project defines that the including file defines too is refused
+  unless both definitions are equal (compose-go before v2.10's ``importResource``; the
+  specification's text says Compose warns, and compose-go v2.10 merges the local one over
+  the imported one instead).
 
 Every value is turned into an ``Observation`` (state, weakness, keyed fingerprint) as soon
 as it is known, and the transient objects that held values are cleared before returning.
@@ -32,13 +81,14 @@ from console.engine.compose.model import (
     ServiceEnv,
     relative_to,
 )
-from console.engine.envfile import EnvFile
+from console.engine.envfile import EnvFile, parse_env
 from console.engine.secrets.observe import Fingerprinter, Observation, classify_value
 
 __all__ = [
     "ComposeFiles",
     "EnvEntry",
     "RawService",
+    "Sources",
     "build_services",
     "load_compose",
     "yaml_problem",
@@ -46,15 +96,31 @@ __all__ = [
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+Sources = Mapping[str, "bytes | str"]
+"""Files beyond the project's own compose files: path -> content, or why it is not there
+("does not exist", "cannot be read: permission denied")."""
+
+MAX_FILES = 64
+"""Compose files and sub-project ``.env`` files one project may pull in (a bound, so that a
+generated chain cannot make one resolution read without end)."""
+
 
 @dataclass(slots=True)
 class EnvEntry:
-    """One ``environment:`` name of a service, while its value is still held (briefly)."""
+    """One ``environment:`` name of a service, while its value is still held (briefly).
+
+    ``bare``: listed without a value; ``value`` is then what the environment Compose runs
+    in gives it (None: unset). ``sources``: variable -> the sub-project env file that
+    defines it, for a service of an included project (the project's own ``.env`` is known
+    to ``build_services`` already).
+    """
 
     origin: str  # the compose file that sets it
-    value: str | None  # None: listed without a value
+    value: str | None
     variables: frozenset[str] = frozenset()
     unresolved: bool = False
+    bare: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -62,12 +128,22 @@ class RawService:
     environment: dict[str, EnvEntry] = field(default_factory=dict)
     env_files: list[tuple[str, bool, bool]] = field(default_factory=list)  # path, required, raw
 
+    def add(self, other: RawService) -> None:
+        """``other`` over this one: its names win, its env files come after (once each)."""
+        self.environment.update(other.environment)
+        for item in other.env_files:
+            if all(item[0] != p for p, _, _ in self.env_files):
+                self.env_files.append(item)
+
 
 @dataclass(slots=True)
 class ComposeFiles:
     """The merged services of a project's compose files. Holds values: ``discard()`` it.
 
-    ``repr`` gives counts only, so it can show up in a traceback without leaking.
+    ``wanted``: files the load needed that ``sources`` did not have (path -> "compose" or
+    "env"); when it is not empty the load stopped and ``services`` is empty. ``consulted``:
+    every file beyond the project's own that the load looked at (present or not), for the
+    cache to watch. ``repr`` gives counts only, so it can show up in a traceback.
     """
 
     project: str
@@ -75,6 +151,8 @@ class ComposeFiles:
     services: dict[str, RawService] = field(default_factory=dict)
     problems: list[ProjectProblem] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)
+    wanted: dict[str, str] = field(default_factory=dict)
+    consulted: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"ComposeFiles({self.project!r}, {len(self.services)} services)"
@@ -109,43 +187,40 @@ def yaml_problem(exc: BaseException) -> str:
 
 
 def load_compose(project: str, working_dir: str, docs: Sequence[tuple[str, bytes]],
-                 lookup: Lookup, unresolved: Iterable[str] = ()) -> ComposeFiles:
-    """Parse, interpolate and merge ``docs`` (path, content) in order.
+                 lookup: Lookup, unresolved: Iterable[str] = (),
+                 sources: Sources | None = None) -> ComposeFiles:
+    """Parse, interpolate and merge ``docs`` (path, content) in order, following their
+    ``include:`` and ``extends:`` through ``sources``.
 
     ``lookup``: the interpolation variables (shell over the project's ``.env``);
     ``unresolved``: variables whose value could not be known (a ``.env`` line that refers
     to the deploying shell): values built from them are not compared.
     """
     result = ComposeFiles(project, working_dir)
-    shaky = frozenset(unresolved)
-    for path, content in docs:
-        short = relative_to(path, working_dir)
-        try:
-            doc = yaml.load(content, Loader=_Loader)  # noqa: S506 - a safe loader
-        except yaml.YAMLError as exc:
-            result.problems.append(ProjectProblem(project, f"{short} {yaml_problem(exc)}"))
-            return _failed(result)
-        except Exception:  # noqa: BLE001 - a loader failure may quote the document
-            result.problems.append(ProjectProblem(project, f"{short} does not parse as YAML"))
-            return _failed(result)
-        try:
-            _merge_file(result, path, short, doc, lookup, shaky)
-        except InterpolationError as exc:
-            result.problems.append(ProjectProblem(project, f"{short}: {exc}"))
-            return _failed(result)
-        except _ShapeError as exc:
-            result.problems.append(ProjectProblem(project, f"{short}: {exc}"))
-            return _failed(result)
-        finally:
-            doc = None
+    reader = _Reader(result, sources or {})
+    root = _Scope(working_dir, lookup, frozenset(unresolved), {}, ())
+    try:
+        for path, content in docs:
+            for name, service in reader.file_services(root, path, content).items():
+                result.services.setdefault(name, RawService()).add(service)
+    except _Wanted:
+        result.problems.clear()
+        result.missing.clear()
+        return _failed(result, reader)
+    except _Refused as exc:
+        result.problems.append(ProjectProblem(project, str(exc)))
+        return _failed(result, reader)
+    finally:
+        reader.close()
     for name in sorted(result.missing):
         result.problems.append(ProjectProblem(
             project, f"variable {name} is not set (Compose uses an empty string)", fatal=False))
     return result
 
 
-def _failed(result: ComposeFiles) -> ComposeFiles:
+def _failed(result: ComposeFiles, reader: _Reader) -> ComposeFiles:
     result.discard()
+    reader.discard()
     return result
 
 
@@ -153,69 +228,369 @@ class _ShapeError(ValueError):
     """The document is YAML but not a compose file's shape (fixed words only)."""
 
 
-def _merge_file(result: ComposeFiles, path: str, short: str, doc: Any, lookup: Lookup,
-                shaky: frozenset[str]) -> None:
-    if doc is None:
-        return
-    if not isinstance(doc, dict):
-        raise _ShapeError("the top level is not a mapping")
-    services = doc.get("services") or {}
-    if not isinstance(services, dict):
-        raise _ShapeError("services is not a mapping")
-    _not_followed(result, short, doc, services)
-    whole = Interpolator(lookup)
-    for section, content in doc.items():
-        if section != "services":
-            whole.expand_tree(content)  # errors and warnings, as Compose gives them
-    result.missing |= whole.missing
-    for name, spec in services.items():
-        if spec is None:
-            spec = {}
-        if not isinstance(spec, dict):
-            raise _ShapeError(f"service {name} is not a mapping")
-        service = result.services.setdefault(str(name), RawService())
-        _merge_service(result, service, path, spec, lookup, shaky)
+class _Refused(ValueError):
+    """Compose would refuse the project: a located line of fixed words, paths and names."""
 
 
-def _not_followed(result: ComposeFiles, short: str, doc: Mapping[str, Any],
-                  services: Mapping[Any, Any]) -> None:
-    """Say that this reader does not follow ``include:`` or ``extends:`` (Compose does):
-    what they bring is not expected of any container, so a finding may be missing."""
-    if doc.get("include"):
-        result.problems.append(ProjectProblem(
-            result.project, f"{short}: include: is not followed without Compose on the "
-            "server: the services and environment it brings are not checked", fatal=False))
-    for name, spec in services.items():
-        if isinstance(spec, dict) and spec.get("extends"):
-            result.problems.append(ProjectProblem(
-                result.project, f"{short}: service {name} uses extends:, which is not "
-                "followed without Compose on the server: the environment it inherits is "
-                "not checked", fatal=False))
+class _Wanted(Exception):  # noqa: N818 - a signal, not an error
+    """A file the load needs is not in ``sources`` yet (recorded in ``wanted``)."""
 
 
-def _merge_service(result: ComposeFiles, service: RawService, path: str,
-                   spec: Mapping[str, Any], lookup: Lookup, shaky: frozenset[str]) -> None:
-    interpolator = Interpolator(lookup)
-    for key, value in spec.items():
-        if key not in ("environment", "env_file"):
-            interpolator.expand_tree(value)
-    result.missing |= interpolator.missing
-    for entry_name, raw in _environment_items(spec.get("environment")):
-        interpolator.reset()
-        if raw is None:
-            service.environment[entry_name] = EnvEntry(path, None)
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """A project or an included sub-project: where its relative paths resolve, its
+    variables, and the include chain that led to it (for loops)."""
+
+    working_dir: str
+    lookup: Lookup
+    shaky: frozenset[str]
+    sources: Mapping[str, str]  # variable -> sub-project env file defining it
+    chain: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _File:
+    """One parsed compose file, in one scope: its service specs and those resolved so far."""
+
+    path: str
+    paths_dir: str  # where its relative paths resolve
+    specs: dict[str, Any]
+    done: dict[str, RawService] = field(default_factory=dict)
+
+
+class _Reader:
+    """One load: the files read, the services built (kept to be cleared), the loops seen."""
+
+    def __init__(self, result: ComposeFiles, sources: Sources) -> None:
+        self.result = result
+        self.sources = sources
+        self.built: list[RawService] = []
+        self.extended: dict[tuple[int, str], _File] = {}
+        self.env_values: list[dict[str, str | None]] = []
+        self.contents: dict[str, bytes] = {}  # every compose file parsed, for conflicts
+
+    def short(self, path: str) -> str:
+        return relative_to(path, self.result.working_dir)
+
+    def discard(self) -> None:
+        for service in self.built:
+            for entry in service.environment.values():
+                entry.value = None
+            service.environment.clear()
+        self.built.clear()
+
+    def close(self) -> None:
+        for values in self.env_values:
+            values.clear()
+        self.env_values.clear()
+        self.extended.clear()
+        self.contents.clear()
+
+    # -- files -------------------------------------------------------------------------
+
+    def source(self, path: str, kind: str) -> bytes | str:
+        """A file beyond the project's own: content, or why not (``_Wanted`` if unknown)."""
+        if path not in self.result.consulted:
+            self.result.consulted.append(path)
+        if path in self.sources:
+            return self.sources[path]
+        if len(self.result.consulted) > MAX_FILES:
+            raise _Refused(f"more than {MAX_FILES} files are included or extended")
+        self.result.wanted[path] = kind
+        raise _Wanted
+
+    def parse(self, path: str, content: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The document and its services, or ``_Refused`` (never PyYAML's message)."""
+        short = self.short(path)
+        self.contents[path] = content
+        try:
+            doc = yaml.load(content, Loader=_Loader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError as exc:
+            raise _Refused(f"{short} {yaml_problem(exc)}") from None
+        except Exception:  # noqa: BLE001 - a loader failure may quote the document
+            raise _Refused(f"{short} does not parse as YAML") from None
+        if doc is None:
+            return {}, {}
+        if not isinstance(doc, dict):
+            raise _Refused(f"{short}: the top level is not a mapping")
+        services = doc.get("services") or {}
+        if not isinstance(services, dict):
+            raise _Refused(f"{short}: services is not a mapping")
+        for name, spec in services.items():
+            if spec is not None and not isinstance(spec, dict):
+                raise _Refused(f"{short}: service {name} is not a mapping")
+        return doc, {str(k): v or {} for k, v in services.items()}
+
+    def file_services(self, scope: _Scope, path: str, content: bytes
+                      ) -> dict[str, RawService]:
+        """One compose file's services, its includes imported and every extends followed."""
+        short = self.short(path)
+        doc, specs = self.parse(path, content)
+        whole = Interpolator(scope.lookup)
+        include: Any = None
+        try:
+            for section, value in doc.items():
+                if section == "include":
+                    include = whole.expand_tree(value)
+                elif section != "services":
+                    whole.expand_tree(value)  # errors and warnings, as Compose gives them
+        except InterpolationError as exc:
+            raise _Refused(f"{short}: {exc}") from None
+        self.result.missing |= whole.missing
+        file = _File(path, scope.working_dir, specs)
+        imported: dict[str, str] = {}
+        for entry in _include_entries(include, short):
+            where, services = self.include(scope, path, entry)
+            for name, service in services.items():
+                if name in specs or name in file.done:
+                    if not self.same_definition(scope, path, name, where, imported.get(name)):
+                        raise _Refused(
+                            f"{short}: service {name} of the included {self.short(where)} "
+                            f"is also defined by {self.short(imported.get(name, path))}: "
+                            "Compose refuses the conflict")
+                    continue
+                file.done[name] = service
+                imported[name] = where
+        for name in specs:
+            self.resolve(scope, file, name, ())
+        return {name: file.done[name] for name in (*specs, *imported)}
+
+    def same_definition(self, scope: _Scope, path: str, name: str, where: str,
+                        other: str | None) -> bool:
+        """Whether the two definitions of ``name`` are equal, interpolated (compose-go
+        accepted an identical redefinition before v2.10). Values are compared, then gone."""
+        mine: Any = None
+        theirs: Any = None
+        try:
+            content = self.contents.get(where)
+            own = self.contents.get(other or path)
+            if content is None or own is None:
+                return False
+            theirs = self.parse(where, content)[1].get(name)
+            mine = self.parse(other or path, own)[1].get(name)
+            if theirs is None or mine is None:
+                return False
+            interpolator = Interpolator(scope.lookup)
+            return bool(interpolator.expand_tree(mine) == interpolator.expand_tree(theirs))
+        except (InterpolationError, _Refused):
+            return False
+        finally:
+            mine = theirs = None
+
+    # -- include -----------------------------------------------------------------------
+
+    def include(self, scope: _Scope, parent: str, entry: _Include
+                ) -> tuple[str, dict[str, RawService]]:
+        """An included sub-project's services, in its own directory and variables."""
+        short = self.short(parent)
+        paths = [_join(scope.working_dir, p) for p in entry.paths]
+        chain = (*scope.chain, parent)
+        if paths[0] in chain:
+            loop = " -> ".join(self.short(p) for p in (*chain[chain.index(paths[0]):],
+                                                        paths[0]))
+            raise _Refused(f"{short}: include loops ({loop}): Compose refuses an include "
+                           "cycle")
+        project_dir = (posixpath.dirname(paths[0]) if entry.project_directory is None
+                       else _join(scope.working_dir, entry.project_directory))
+        if entry.env_files is None:
+            env_paths = [(posixpath.join(project_dir, ".env"), False)]
+        else:
+            env_paths = [(_join(scope.working_dir, f), True) for f in entry.env_files
+                         if f != "/dev/null"]
+        own: dict[str, str | None] = {}
+        self.env_values.append(own)
+        origin: dict[str, str] = {}
+        shaky: set[str] = set()
+        for env_path, required in env_paths:
+            data = self.source(env_path, "env")
+            if isinstance(data, str):
+                if required:
+                    raise _Refused(f"{short}: the env_file {self.short(env_path)} of the "
+                                   f"include of {self.short(paths[0])} {data}")
+                continue
+            parsed = parse_env(data, env_path)
+            try:
+                for name in parsed:
+                    own[name] = parsed[name]
+                    origin[name] = env_path
+                    if name in parsed.unresolved:
+                        shaky.add(name)
+                    else:
+                        shaky.discard(name)
+            finally:
+                parsed.discard()
+        parent_lookup = scope.lookup
+
+        def lookup(name: str) -> str | None:
+            value = parent_lookup(name)
+            return own.get(name) if value is None else value
+
+        defined = {n for n in own if parent_lookup(n) is None}
+        sub = _Scope(project_dir, lookup, scope.shaky | (shaky & defined),
+                     {**scope.sources, **{n: origin[n] for n in defined}}, chain)
+        merged: dict[str, RawService] = {}
+        for path in paths:
+            content = self.source(path, "compose")
+            if isinstance(content, str):
+                raise _Refused(f"{short}: the included {self.short(path)} {content}")
+            for name, service in self.file_services(sub, path, content).items():
+                merged.setdefault(name, self.new()).add(service)
+        return paths[0], merged
+
+    # -- extends -----------------------------------------------------------------------
+
+    def resolve(self, scope: _Scope, file: _File, name: str,
+                stack: tuple[tuple[str, str], ...]) -> RawService:
+        """``name`` of ``file`` with its ``extends`` chain merged in (base first)."""
+        if name in file.done:
+            return file.done[name]
+        here = (file.path, name)
+        short = self.short(file.path)
+        if here in stack:
+            loop = " -> ".join(self.label(p, n, file.path) for p, n in
+                               (*stack[stack.index(here):], here))
+            raise _Refused(f"{short}: service {name}: extends loops ({loop}): Compose "
+                           "refuses circular extends")
+        spec = file.specs[name]
+        try:
+            own = self.service(scope, file, spec)
+            base_name, base_file = _extends(spec.get("extends"), name, scope.lookup)
+        except InterpolationError as exc:
+            raise _Refused(f"{short}: {exc}") from None
+        except _ShapeError as exc:
+            raise _Refused(f"{short}: {exc}") from None
+        if base_name is None:
+            file.done[name] = own
+            return own
+        if base_file is None:
+            if base_name not in file.specs and base_name not in file.done:
+                raise _Refused(f"{short}: service {name} extends {base_name}, which "
+                               f"{short} does not define")
+            base = self.resolve(scope, file, base_name, (*stack, here))
+        else:
+            target = _join(file.paths_dir, base_file)
+            other = self.extended_file(scope, target, short, name, base_file)
+            if base_name not in other.specs:
+                raise _Refused(f"{short}: service {name} extends {base_name}, which "
+                               f"{self.short(target)} does not define")
+            base = self.resolve(scope, other, base_name, (*stack, here))
+        merged = self.new()
+        merged.add(base)
+        merged.add(own)
+        file.done[name] = merged
+        return merged
+
+    def label(self, path: str, name: str, first: str) -> str:
+        return name if path == first else f"{self.short(path)}:{name}"
+
+    def extended_file(self, scope: _Scope, path: str, short: str, name: str,
+                      written: str) -> _File:
+        key = (id(scope), path)
+        if key not in self.extended:
+            content = self.source(path, "compose")
+            if isinstance(content, str):
+                raise _Refused(f"{short}: service {name} extends a service of {written}, "
+                               f"which {content}")
+            _, specs = self.parse(path, content)
+            self.extended[key] = _File(path, posixpath.dirname(path), specs)
+        return self.extended[key]
+
+    def new(self) -> RawService:
+        service = RawService()
+        self.built.append(service)
+        return service
+
+    def service(self, scope: _Scope, file: _File, spec: Mapping[str, Any]) -> RawService:
+        """One service's own ``environment:`` and ``env_file:`` (no extends), interpolated."""
+        service = self.new()
+        interpolator = Interpolator(scope.lookup)
+        for key, value in spec.items():
+            if key not in ("environment", "env_file"):
+                interpolator.expand_tree(value)
+        self.result.missing |= interpolator.missing
+        for entry_name, raw in _environment_items(spec.get("environment")):
+            interpolator.reset()
+            if raw is None:
+                service.environment[entry_name] = EnvEntry(
+                    file.path, scope.lookup(entry_name), frozenset({entry_name}),
+                    entry_name in scope.shaky, bare=True, sources=scope.sources)
+                continue
+            value = interpolator.expand(raw)
+            self.result.missing |= interpolator.missing
+            used = frozenset(interpolator.used)
+            service.environment[entry_name] = EnvEntry(
+                file.path, value, used, bool(used & scope.shaky) or bool(interpolator.missing),
+                sources=scope.sources)
+        for env_path, required, raw_format in _env_file_items(spec.get("env_file"),
+                                                              interpolator):
+            full = _join(file.paths_dir, env_path)
+            if all(full != p for p, _, _ in service.env_files):
+                service.env_files.append((full, required, raw_format))
+        self.result.missing |= interpolator.missing
+        return service
+
+
+def _join(directory: str, path: str) -> str:
+    return path if posixpath.isabs(path) else posixpath.normpath(posixpath.join(directory, path))
+
+
+@dataclass(frozen=True, slots=True)
+class _Include:
+    paths: tuple[str, ...]
+    project_directory: str | None = None
+    env_files: tuple[str, ...] | None = None
+
+
+def _include_entries(include: Any, short: str) -> list[_Include]:
+    """``include:`` in its long form, from either syntax (compose-go's loadIncludeConfig)."""
+    if include is None:
+        return []
+    if not isinstance(include, list):
+        raise _Refused(f"{short}: include is not a list")
+    entries: list[_Include] = []
+    for item in include:
+        if isinstance(item, str):
+            entries.append(_Include((item,)))
             continue
-        value = interpolator.expand(raw)
-        result.missing |= interpolator.missing
-        used = frozenset(interpolator.used)
-        service.environment[entry_name] = EnvEntry(
-            path, value, used, bool(used & shaky) or bool(interpolator.missing))
-    for env_path, required, raw_format in _env_file_items(spec.get("env_file"), interpolator):
-        full = env_path if posixpath.isabs(env_path) else posixpath.normpath(
-            posixpath.join(result.working_dir, env_path))
-        if all(full != p for p, _, _ in service.env_files):
-            service.env_files.append((full, required, raw_format))
-    result.missing |= interpolator.missing
+        if not isinstance(item, dict):
+            raise _Refused(f"{short}: an include entry is neither a path nor {{path: ...}}")
+        paths = _strings(item.get("path"))
+        if not paths:
+            raise _Refused(f"{short}: an include entry has no path")
+        directory = item.get("project_directory")
+        if directory is not None and not isinstance(directory, str):
+            raise _Refused(f"{short}: an include project_directory is not a string")
+        env = item.get("env_file")
+        env_files = None if env is None else _strings(env)
+        if env is not None and env_files is None:
+            raise _Refused(f"{short}: an include env_file is neither a path nor a list")
+        entries.append(_Include(paths, directory, env_files))
+    return entries
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def _extends(extends: Any, name: str, lookup: Lookup) -> tuple[str | None, str | None]:
+    """(base service, its file or None): ``extends: {service, file}`` or ``extends: NAME``
+    (compose-go accepts the string form), interpolated."""
+    if extends is None:
+        return None, None
+    interpolator = Interpolator(lookup)
+    if isinstance(extends, str):
+        return interpolator.expand(extends), None
+    if not isinstance(extends, dict) or not isinstance(extends.get("service"), str):
+        raise _ShapeError(f"service {name}: extends.service is required")
+    file = extends.get("file")
+    if file is not None and not isinstance(file, str):
+        raise _ShapeError(f"service {name}: extends.file is not a string")
+    return (interpolator.expand(extends["service"]),
+            None if file is None else interpolator.expand(file))
 
 
 def _environment_items(environment: Any) -> list[tuple[str, str | None]]:
@@ -302,6 +677,7 @@ def _service_env(files: ComposeFiles, name: str, raw: RawService,
     refs: list[EnvFileRef] = []
     # name -> (value, origin, variables, unresolved); values live only in this frame
     merged: dict[str, tuple[str | None, str, frozenset[str], bool]] = {}
+    sources: dict[str, Mapping[str, str]] = {}  # name -> a sub-project's variable sources
     try:
         for path, required, _ in raw.env_files:
             parsed = env_files.get(path)
@@ -316,16 +692,18 @@ def _service_env(files: ComposeFiles, name: str, raw: RawService,
             for key in parsed:
                 merged[key] = (parsed[key], path, frozenset(), key in parsed.unresolved)
         for key, entry in raw.environment.items():
-            if entry.value is None:
-                value = lookup(key)
-                merged[key] = (value, "environment" if value is not None else entry.origin,
-                               frozenset({key}), key in unresolved)
+            if entry.bare:
+                merged[key] = (entry.value,
+                               "environment" if entry.value is not None else entry.origin,
+                               frozenset({key}), entry.unresolved or key in unresolved)
             else:
                 merged[key] = (entry.value, entry.origin, entry.variables,
                                entry.unresolved or bool(entry.variables & unresolved))
+            if entry.sources:
+                sources[key] = entry.sources
         if compose_values is not None:
             _take_compose_values(merged, compose_values, unresolved)
-        expected = {key: _expected(key, item, fingerprint, project_env)
+        expected = {key: _expected(key, item, fingerprint, project_env, sources.get(key))
                     for key, item in merged.items()}
     finally:
         merged.clear()
@@ -346,13 +724,16 @@ def _take_compose_values(merged: dict[str, tuple[str | None, str, frozenset[str]
 
 
 def _expected(key: str, item: tuple[str | None, str, frozenset[str], bool],
-              fingerprint: Fingerprinter, project_env: Mapping[str, str]) -> Expected:
+              fingerprint: Fingerprinter, project_env: Mapping[str, str],
+              scope_env: Mapping[str, str] | None = None) -> Expected:
     value, origin, variables, shaky = item
     observation: Observation = classify_value(key, value, fingerprint, unresolved=shaky)
     if shaky and not observation.unresolved:
         # classify_value keeps the flag on values only; an empty or missing result built
         # from an unknown variable is just as uncertain
         observation = replace(observation, unresolved=True)
-    sources = tuple(dict.fromkeys(project_env[v] for v in sorted(variables)
-                                  if v in project_env))
+    own = scope_env or {}
+    sources = tuple(dict.fromkeys(project_env[v] if v in project_env else own[v]
+                                  for v in sorted(variables)
+                                  if v in project_env or v in own))
     return Expected(observation, origin, variables, sources)

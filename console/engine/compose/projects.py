@@ -237,8 +237,7 @@ class _Resolution:
             docs = await self._read_compose_files()
             await self._read_project_env()
             await self._read_environ(docs)
-            files = load_compose(self.key.project, self.key.working_dir, docs, self.lookup,
-                                 self.shaky)
+            files = await self._load(docs)
             docs.clear()
             for p in files.problems:
                 self.problem(p.message, p.fatal)
@@ -258,8 +257,8 @@ class _Resolution:
                 self.problem(f"{' '.join(tool.argv)} config refused the project "
                              f"(exit {answer.exit_status})")
             source = f"{tool.label} config" if values is not None and tool else "compose files"
-            watched = _base_files(self.key) + tuple(
-                p for p in env_files if p not in _base_files(self.key))
+            watched = tuple(dict.fromkeys((*_base_files(self.key), *files.consulted,
+                                           *env_files)))
             return ProjectModel(key=self.key, server=self.host.name, source=source,
                                 services=MappingProxyType(services),
                                 problems=tuple(self.problems), watched=watched)
@@ -299,6 +298,38 @@ class _Resolution:
             if data is not None:
                 docs.append((path, data))
         return docs
+
+    async def _load(self, docs: list[tuple[str, bytes]]) -> ComposeFiles:
+        """``load_compose``, again each time it wants files (those ``include:`` and
+        ``extends:`` name) until it has them all; their contents are cleared after."""
+        sources: dict[str, bytes | str] = {}
+        try:
+            while True:
+                files = load_compose(self.key.project, self.key.working_dir, docs,
+                                     self.lookup, self.shaky, sources)
+                if not files.wanted:
+                    return files
+                for path, kind in files.wanted.items():
+                    limit = COMPOSE_FILE_MAX_BYTES if kind == "compose" else \
+                        ENV_FILE_MAX_BYTES
+                    sources[path] = await self._source(path, limit)
+        finally:
+            sources.clear()
+
+    async def _source(self, path: str, limit: int) -> bytes | str:
+        """A file's bytes, or why it cannot be had (fixed words), for ``load_compose``."""
+        try:
+            return await self.host.read_file(path, max_bytes=limit)
+        except HostUnavailable:
+            raise
+        except FileNotFoundError:
+            return f"does not exist on {self.host.name}"
+        except PermissionError:
+            return "cannot be read: permission denied"
+        except IsADirectoryError:
+            return "cannot be read: it is a directory"
+        except OSError as exc:
+            return f"cannot be read ({type(exc).__name__})"
 
     async def _read_project_env(self) -> None:
         """The interpolation env files (the label's, else ``.env``); absent is normal."""
