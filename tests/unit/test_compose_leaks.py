@@ -48,6 +48,46 @@ PROJECTS = {
               A: "${{MUST_EXIST:?{MARKER} hint}}"
     """},
     "shape": {"docker-compose.yml": f"services:\n  api:\n    environment: {MARKER}\n"},
+    "extends": {
+        "docker-compose.yml": """
+            include: [sub/inc.yml]
+            services:
+              api:
+                extends: {file: base.yml, service: base}
+                environment: [OWN=${SUB_ONLY:-x}]
+        """,
+        "base.yml": f"""
+            services:
+              base:
+                image: busybox
+                env_file: base.env
+                environment:
+                  BASE_SECRET: "{MARKER}-base"
+        """,
+        "base.env": f"BASE_FILE={MARKER}-base-file\n",
+        "sub/inc.yml": """
+            services:
+              inc:
+                image: busybox
+                environment: ["INC=${SUB_ONLY}"]
+        """,
+        "sub/.env": f"SUB_ONLY={MARKER}-sub-dotenv\n",
+    },
+    "conflict": {
+        "docker-compose.yml": f"""
+            include: [inc.yml]
+            services:
+              api:
+                image: busybox
+                environment: [A={MARKER}-local]
+        """,
+        "inc.yml": f"services:\n  api:\n    environment: [A={MARKER}-included]\n",
+    },
+    "extends_error": {"docker-compose.yml": f"""
+        services:
+          api:
+            extends: {{file: "${{NOPE:?{MARKER} hint}}", service: b}}
+    """},
 }
 
 
@@ -78,6 +118,9 @@ async def test_no_marker_anywhere(tmp_path: Path, compose: bool,
     assert MARKER not in text
     assert "values" in text and "yaml" in text  # the problems were said, by name
     assert "does not parse as YAML" in text and "required variable is not set" in text
+    if not compose:  # the new paths ran: a conflict refused, an extends file's error said
+        assert "Compose refuses the conflict" in text
+        assert "extends_error: docker-compose.yml: required variable is not set: NOPE" in text
 
 
 def test_transient_holders_show_counts_only(tmp_path: Path) -> None:
