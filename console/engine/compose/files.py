@@ -265,7 +265,8 @@ class _Reader:
         self.result = result
         self.sources = sources
         self.built: list[RawService] = []
-        self.extended: dict[tuple[int, str], _File] = {}
+        self.extended: dict[tuple[int, str], _File] = {}  # (id of its scope, path)
+        self.scopes: list[_Scope] = []  # alive while ``extended`` is keyed by their ids
         self.env_values: list[dict[str, str | None]] = []
         self.contents: dict[str, bytes] = {}  # every compose file parsed, for conflicts
 
@@ -284,6 +285,7 @@ class _Reader:
             values.clear()
         self.env_values.clear()
         self.extended.clear()
+        self.scopes.clear()
         self.contents.clear()
 
     # -- files -------------------------------------------------------------------------
@@ -428,6 +430,7 @@ class _Reader:
         defined = {n for n in own if parent_lookup(n) is None}
         sub = _Scope(project_dir, lookup, scope.shaky | (shaky & defined),
                      {**scope.sources, **{n: origin[n] for n in defined}}, chain)
+        self.scopes.append(sub)
         merged: dict[str, RawService] = {}
         for path in paths:
             content = self.source(path, "compose")
