@@ -139,6 +139,34 @@ EXTENDS_CASES: dict[str, dict[str, str]] = {
         """,
         "extra.env": "EXTRA=3xtra-value-abcdef012345\nA=from-extra\n",
     },
+    # an override file in a directory of its own extends a file named by a variable: the
+    # name is interpolated, and resolves against the project directory (the first file's),
+    # as every relative path of the project's own files does
+    "override_in_subdir": {
+        "docker-compose.yml": """
+            services:
+              app:
+                image: busybox
+                environment:
+                  KEPT: from-main
+        """,
+        "docker-compose.override/extra.yml": """
+            services:
+              app:
+                extends: {file: "${BASE_FILE}", service: base}
+                environment:
+                  - KEPT=from-override
+        """,
+        "bases/base.yml": """
+            services:
+              base:
+                image: busybox
+                env_file: ../bases.env
+                environment: {FROM_BASE: "b4se-${SUFFIX:-none}"}
+        """,
+        "bases.env": "BASES_FILE=ba5es-0123456789abcdef\n",
+        ".env": "BASE_FILE=bases/base.yml\nSUFFIX=0123456789abcdef\n",
+    },
 }
 
 
@@ -489,6 +517,10 @@ INCLUDE_REFUSALS = {
                "c/c.yml": "include: [../docker-compose.yml]\n"},
               "p: c/c.yml: include loops (docker-compose.yml -> b.yml -> c/c.yml -> "
               "docker-compose.yml): Compose refuses an include cycle"),
+    "cycle_of_two": ({"docker-compose.yml": "include: [b.yml]\n",
+                      "b.yml": "include: [docker-compose.yml]\n"},
+                     "p: b.yml: include loops (docker-compose.yml -> b.yml -> "
+                     "docker-compose.yml): Compose refuses an include cycle"),
     "missing": ({"docker-compose.yml": "include:\n  - path: gone/compose.yaml\n"},
                 "p: docker-compose.yml: the included gone/compose.yaml does not exist on "
                 "local"),
