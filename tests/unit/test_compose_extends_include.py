@@ -583,3 +583,46 @@ async def test_a_local_service_may_extend_an_included_one(tmp_path: Path) -> Non
     assert model.services["api"].keys == {"MINE", "BASE_KEY"}
     assert [r.path for r in model.services["api"].env_files] == [
         str(directory / "lib/base.env")]
+
+
+# --------------------------------------------------------------------------- v1 differs
+
+
+@needs_v1
+async def test_where_docker_compose_1_29_differs_the_reader_takes_compose_go_side(
+        tmp_path: Path) -> None:
+    """Where docker-compose 1.29 and compose-go (today's Compose) disagree, the reader takes
+    compose-go's side; v1's answer is checked so that the difference stays known. An
+    env_file both the base and the extending service list: v1 concatenates the lists and
+    reads it twice (its second place wins), compose-go's ``override/uncity.go`` keeps it
+    once, at its first place. And where they agree although they work differently: an
+    override file's change to a base does not reach the service that extends it (compose-go
+    follows extends per file; v1 takes the base from the file as written)."""
+    fp = Fingerprinter(KEY)
+    files = {
+        "docker-compose.yml": """
+            services:
+              base:
+                image: busybox
+                env_file: [a.env, b.env]
+                environment: [FIRST=1]
+              app:
+                extends: base
+                env_file: [a.env]
+        """,
+        "docker-compose.override.yml": """
+            services:
+              base:
+                environment: [FROM_OVERRIDE=1]
+        """,
+        "a.env": "K=from-a\n",
+        "b.env": "K=from-b\n",
+    }
+    directory = write_project(tmp_path, "p", files)
+    v1 = oracle(directory, compose_files(files))
+    model = await read_without_compose(directory, "p", compose_files(files))
+    app = model.services["app"]
+    assert v1["app"]["K"] == "from-a"
+    assert app.expected["K"].observation.fingerprint == fp("K", "from-b")
+    assert set(v1["app"]) == app.keys == {"K", "FIRST"}
+    assert set(v1["base"]) == model.services["base"].keys == {"K", "FIRST", "FROM_OVERRIDE"}

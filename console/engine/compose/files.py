@@ -35,8 +35,12 @@ again, until nothing more is wanted.
   none of them from a base (docker-compose 1.29 refuses to extend a service that has them;
   compose-go merges them);
 * ``extends`` is resolved per file before the files are merged (compose-go's
-  ``loadYamlFile``); docker-compose 1.29 merges the files first, which differs only when an
-  override file changes a service that another one extends.
+  ``loadYamlFile``), so an override file's change to a base does not reach the services
+  that extend it; docker-compose 1.29 gives the same (it takes the base from the file as
+  written);
+* one difference with docker-compose 1.29 is kept on compose-go's side: an env_file listed
+  by both the base and the extending service is read once, at its first place (1.29 reads
+  it twice, its second place winning).
 
 ``include`` (the Compose Specification, "include"; compose-go ``loader/include.go``):
 
