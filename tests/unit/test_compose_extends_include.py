@@ -626,3 +626,40 @@ async def test_where_docker_compose_1_29_differs_the_reader_takes_compose_go_sid
     assert app.expected["K"].observation.fingerprint == fp("K", "from-b")
     assert set(v1["app"]) == app.keys == {"K", "FIRST"}
     assert set(v1["base"]) == model.services["base"].keys == {"K", "FIRST", "FROM_OVERRIDE"}
+
+
+async def test_the_shell_wins_for_a_name_only_an_included_file_uses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment Compose runs in is asked for the names of the included and extended
+    files too, not only for those of the project's own files."""
+    fp = Fingerprinter(KEY)
+    monkeypatch.setenv("ONLY_IN_INCLUDED", "from-the-shell-0123456789abcdef")
+    monkeypatch.setenv("ONLY_IN_EXTENDED", "shell-for-extended-0123456789ab")
+    files = {
+        "docker-compose.yml": """
+            include: [sub/inc.yml]
+            services:
+              api:
+                extends: {file: base.yml, service: base}
+        """,
+        "base.yml": """
+            services:
+              base:
+                image: busybox
+                environment: ["E=${ONLY_IN_EXTENDED}"]
+        """,
+        "sub/inc.yml": """
+            services:
+              inc:
+                image: busybox
+                environment: ["V=${ONLY_IN_INCLUDED}"]
+        """,
+        "sub/.env": "ONLY_IN_INCLUDED=from-the-included-dotenv\n",
+    }
+    model = await read_without_compose(write_project(tmp_path, "p", files), "p",
+                                       ["docker-compose.yml"])
+    assert model.ok and not model.problems, [str(p) for p in model.problems]
+    assert model.services["inc"].expected["V"].observation.fingerprint == fp(
+        "V", "from-the-shell-0123456789abcdef")
+    assert model.services["api"].expected["E"].observation.fingerprint == fp(
+        "E", "shell-for-extended-0123456789ab")

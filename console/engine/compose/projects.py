@@ -6,7 +6,8 @@ project resolves it: Compose's own ``config`` where the server has Compose (with
 read too, to learn which names come from which ``environment:`` or ``env_file:``), else the
 files alone. Later calls ``stat`` the watched files over the host (one command) and return
 the cached model while nothing changed, so the 30-second secret round costs one ``stat``
-per project.
+per project. The files an ``include:`` or ``extends:`` names are read over the host too,
+and watched like the project's own.
 
 A project that cannot be understood gets a model with ``problems`` (one line each) and
 whatever could still be learnt; other projects are unaffected. Values exist only inside
@@ -215,6 +216,7 @@ class _Resolution:
         self.dotenv_source: dict[str, str] = {}
         self.shaky: set[str] = set()
         self.environ: dict[str, str] = {}
+        self.asked: set[str] = set()  # names looked for in the server's environment
 
     def problem(self, message: str, fatal: bool = True) -> None:
         if all(p.message != message for p in self.problems):
@@ -309,10 +311,15 @@ class _Resolution:
                                      self.lookup, self.shaky, sources)
                 if not files.wanted:
                     return files
+                read: list[tuple[str, bytes]] = []
                 for path, kind in files.wanted.items():
                     limit = COMPOSE_FILE_MAX_BYTES if kind == "compose" else \
                         ENV_FILE_MAX_BYTES
-                    sources[path] = await self._source(path, limit)
+                    sources[path] = data = await self._source(path, limit)
+                    if kind == "compose" and isinstance(data, bytes):
+                        read.append((path, data))
+                await self._read_environ(read)
+                read.clear()
         finally:
             sources.clear()
 
@@ -356,10 +363,13 @@ class _Resolution:
                 parsed.discard()
 
     async def _read_environ(self, docs: list[tuple[str, bytes]]) -> None:
-        """The environment Compose runs in on that server, for the names the files use."""
-        wanted = {m.decode() for _, data in docs for m in _WORD.findall(data)}
+        """The environment Compose runs in on that server, for the names the files use
+        (asked again only when a file read later, an included or extended one, uses a name
+        not asked before)."""
+        wanted = {m.decode() for _, data in docs for m in _WORD.findall(data)} - self.asked
         if not wanted:
             return
+        self.asked |= wanted
         try:
             result = await self.host.run(["env", "-0"], timeout=self.owner._timeout)
         except TimeoutError:
