@@ -150,3 +150,26 @@ async def test_a_manual_fix_only_shows_its_words() -> None:
         assert any(m.startswith("This finding's fix is manual") or m.startswith("By hand:")
                    for m in messages(app))
         assert isinstance(app.screen, DiagnosisScreen)
+
+
+async def test_a_diagnosis_that_finds_the_same_leaves_the_strip_alone() -> None:
+    """Static.update lays the screen out again; a monitoring source re-diagnoses every
+    scrape interval, so an unchanged diagnosis must not update the strip."""
+    fleet = FakeFleet(every_pane=True)
+    app = app_for(fleet)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        strip = app.query_one(DiagnosisStrip)
+        await until(pilot, lambda: strip.runs > 0)
+        updates: list[object] = []
+        original = strip.update
+        strip.update = lambda *args, **kwargs: (updates.append(args),  # type: ignore[method-assign]
+                                                original(*args, **kwargs))[1]
+        strip.rediagnose()
+        updates.clear()  # the first may differ from the strip's last (its width, its time)
+        strip.rediagnose()
+        strip.rediagnose()
+        assert updates == [] and strip.runs >= 3
+        stop_backend(fleet)
+        await until(pilot, lambda: "backend_down_behind_proxy" in ids(app))
+        assert len(updates) >= 1 and "crm-backend-1 exited (1)" in str(updates[-1][0])

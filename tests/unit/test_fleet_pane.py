@@ -215,3 +215,34 @@ async def test_focus_lands_on_the_table_not_the_hidden_filter() -> None:
         await pilot.pause()
         assert isinstance(app.focused, DataTable)
         assert len(table_rows(app)) == 8
+
+
+async def test_a_batch_of_changed_cells_repaints_only_their_rows_on_screen() -> None:
+    """Five hundred rows whose latency moved must not repaint the whole table: only the
+    changed rows in the window are refreshed (the others are drawn when scrolled to)."""
+    from textual.app import ComposeResult
+    from textual.geometry import Region
+
+    from console.ui.widgets.fleet_pane import FleetTable
+
+    class TableApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield FleetTable()
+
+    app = TableApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(FleetTable)
+        column = table.add_columns("Target", "Latency")[1]
+        for i in range(100):
+            table.add_row(f"t{i}", "1 ms", key=f"t{i}")
+        await pilot.pause()
+        regions: list[tuple[Region, ...]] = []
+        original = table.refresh
+        table.refresh = lambda *r, **kw: (regions.append(r),  # type: ignore[method-assign]
+                                          original(*r, **kw))[1]
+        from rich.text import Text
+        table.update_cells([(2, "t2", column, Text("7 ms")), (90, "t90", column, Text("8 ms"))])
+        assert regions == [(Region(0, 3, table.size.width, 1),)]  # header line, then t0..
+        assert str(table.get_cell("t90", column)) == "8 ms"
+        await pilot.pause()
+        assert "7&#160;ms" in app.export_screenshot()

@@ -95,6 +95,7 @@ class DiagnosisStrip(Static):
         self._ticker: Timer | None = None
         self._listeners: list[Callable[[DiagnosisView], None]] = []
         self.runs = 0
+        self._shown: Text | None = None
 
     # -- following the services ----------------------------------------------------------
 
@@ -177,7 +178,13 @@ class DiagnosisStrip(Static):
         self.redraw()
 
     def redraw(self) -> None:
-        self.update(self.render_view(self.size.width or 80, self._roomy()))
+        # Static.update lays the whole screen out again (the strip's height is auto), so a
+        # diagnosis that found what the last one found leaves the strip alone: the fleet
+        # sources alone re-diagnose every scrape interval.
+        text = self.render_view(self.size.width or 80, self._roomy())
+        if text != self._shown:
+            self._shown = text
+            self.update(text)
 
     def _roomy(self) -> bool:
         screen = self.screen if self.is_attached else None

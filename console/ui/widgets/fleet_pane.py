@@ -20,6 +20,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import CellDoesNotExist, RowKey
@@ -66,22 +67,36 @@ def _cell(column: int, text: str, kind: str) -> Text:
 class FleetTable(DataTable[Text]):
     """The fleet's table, with one refresh for a whole batch of changed cells.
 
-    ``DataTable.update_cell`` refreshes the widget on every call; a round of 500 targets
-    changes a thousand cells (latency and held time), and those refreshes were most of the
-    pane's idle cost. ``update_cells`` writes the same data ``update_cell`` writes (textual
-    is pinned to one version in pyproject.toml for this), then refreshes once.
+    ``DataTable.update_cell`` refreshes the whole widget on every call; a round of 500
+    targets changes a thousand cells (latency and held time), and those refreshes were most
+    of the pane's idle cost. ``update_cells`` writes the same data ``update_cell`` writes
+    (textual is pinned to one version in pyproject.toml for this), then repaints only the
+    rows that changed and are on screen.
     """
 
-    def update_cells(self, changes: list[tuple[str, Any, Text]]) -> None:
+    def update_cells(self, changes: list[tuple[int, str, Any, Text]]) -> None:
+        """``changes``: (row index, row key, column key, new cell)."""
         if not changes:
             return
-        for row_key, column_key, value in changes:
+        rows: set[int] = set()
+        for index, row_key, column_key, value in changes:
             row = RowKey(row_key)
             if row not in self._row_locations or column_key not in self._column_locations:
                 raise CellDoesNotExist(f"no cell {row_key!r}, {column_key!r}")
             self._data[row][column_key] = value
+            rows.add(index)
         self._update_count += 1
-        self.refresh()
+        # Every row is one line high (rows are added with the default height), so a row's
+        # region is its index below the header: DataTable.refresh_row sums the heights of
+        # the rows above it, which over 500 changed rows cost more than the repaint saves.
+        header = self.header_height if self.show_header else 0
+        width = max(self.size.width, self.virtual_size.width)
+        window = self.window_region
+        regions = [region.translate(-self.scroll_offset)
+                   for region in (Region(0, header + index, width, 1) for index in rows)
+                   if window.overlaps(region)]
+        if regions:
+            self.refresh(*regions)
 
 
 class FleetChanged(Message):
@@ -114,6 +129,7 @@ class FleetPane(Vertical, can_focus=False):
         self._keys: list[str] = []
         self._drawn: list[Words] = []
         self._column_keys: list[Any] = []
+        self._sources_shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-sources", markup=False)
@@ -145,7 +161,11 @@ class FleetPane(Vertical, can_focus=False):
 
     def redraw(self) -> None:
         snapshot = self.fleet.fleet_sources.snapshot()
-        self.query_one("#fleet-sources", Static).update(self._sources_line(snapshot))
+        line = self._sources_line(snapshot)
+        if line != self._sources_shown:
+            # Static.update lays the screen out again: only when the line says something new.
+            self._sources_shown = line
+            self.query_one("#fleet-sources", Static).update(line)
         lines = fleet_lines(snapshot, utcnow(), group=self.group, pattern=self.pattern)
         rows = self._rows(lines, snapshot)
         keys = [key for key, _line, _words in rows]
@@ -174,14 +194,15 @@ class FleetPane(Vertical, can_focus=False):
         """Same rows as drawn: only the cells whose words changed are touched, so a round
         of 500 probes whose latencies moved costs one table refresh, not 500."""
         table = self.query_one(FleetTable)
-        changes: list[tuple[str, Any, Text]] = []
+        changes: list[tuple[int, str, Any, Text]] = []
         for index, (key, _line, words) in enumerate(rows):
             drawn = self._drawn[index]
             if drawn == words:
                 continue
             for column, (old, new) in enumerate(zip(drawn, words, strict=True)):
                 if old != new:
-                    changes.append((key, self._column_keys[column], _cell(column, *new)))
+                    changes.append((index, key, self._column_keys[column],
+                                    _cell(column, *new)))
             self._drawn[index] = words
         table.update_cells(changes)
 
