@@ -7,14 +7,14 @@ costs the same nine queries as a fleet of five.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from console.engine.fleet_sources.answers import SourceError, get_json
 
-__all__ = ["PROBE_METRICS", "PrometheusAPI", "Sample", "TargetInfo", "parse_duration"]
+__all__ = ["PROBE_METRICS", "Key", "PrometheusAPI", "TargetInfo", "Vector", "parse_duration"]
 
 # The blackbox_exporter series the fleet view reads, and ``up`` for every target.
 PROBE_METRICS = (
@@ -24,10 +24,18 @@ PROBE_METRICS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    labels: Mapping[str, str]
-    value: float
+Key = tuple[str, str]  # (job, instance): the pair Prometheus itself names a target by
+
+
+@dataclass(slots=True)
+class Vector:
+    """One instant query's answer by target: each series' value, and its labels when they
+    were asked for (only the metric that names the rows needs them)."""
+
+    values: dict[Key, float] = field(default_factory=dict)
+    labels: dict[Key, Mapping[str, str]] = field(default_factory=dict)
+    # by the label asked for (``phase``), for a metric with one series per target and phase
+    parts: dict[Key, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +73,7 @@ def parse_duration(text: str) -> float | None:
 
 def _labels(metric: Any) -> dict[str, str]:
     """A series' labels as text. The decoded JSON object is used as it is when every value
-    is already a string (Prometheus's own answers; its keys always are): 500 targets times
-    nine metrics is 4,500 series a round, and copying each cost more than the rest of the
-    round's parsing."""
+    is already a string (Prometheus's own answers; its keys always are)."""
     if not isinstance(metric, dict):
         raise TypeError("metric is not an object")
     if all(type(v) is str for v in metric.values()):
@@ -97,20 +103,32 @@ class PrometheusAPI:
                               f"{error}")
         return answer.get("data")
 
-    async def query(self, expr: str) -> list[Sample]:
-        """An instant query; each series' labels (``__name__`` kept) and its value."""
+    async def query(self, expr: str, *, labels: bool = False,
+                    by: str | None = None) -> Vector:
+        """An instant query, read by target. Only what a row uses is taken from each
+        series: 500 targets times nine metrics is 4,500 series a round, and building a
+        labelled sample of each cost more than decoding the JSON."""
         data = await self._data("/api/v1/query", {"query": expr})
         if not isinstance(data, dict) or data.get("resultType") != "vector":
             raise SourceError(f"query {expr!r}: expected an instant vector")
-        samples = []
+        vector = Vector()
+        values, kept, parts = vector.values, vector.labels, vector.parts
         for item in data.get("result") or []:
             try:
-                labels = _labels(item["metric"])
+                metric = item["metric"]
                 value = float(item["value"][1])
+                job, instance = metric.get("job", ""), metric.get("instance", "")
+                key = (job if type(job) is str else str(job),
+                       instance if type(instance) is str else str(instance))
+                if labels:
+                    kept[key] = _labels(metric)
+                if by is not None:
+                    part = metric.get(by, "?")
+                    parts.setdefault(key, {})[part if type(part) is str else str(part)] = value
             except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 continue  # one malformed series must not hide the others
-            samples.append(Sample(labels, value))
-        return samples
+            values[key] = value
+        return vector
 
     async def targets(self) -> list[TargetInfo]:
         data = await self._data("/api/v1/targets", {"state": "active"})

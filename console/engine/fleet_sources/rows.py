@@ -6,7 +6,6 @@ uses for a target; blackbox_exporter's relabelling puts the probed URL in ``inst
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -16,63 +15,56 @@ from console.engine.fleet_sources.classify import (
     classify_scrape_error,
 )
 from console.engine.fleet_sources.model import ProbeRow
-from console.engine.fleet_sources.prometheus import Sample, TargetInfo
+from console.engine.fleet_sources.prometheus import Key, TargetInfo, Vector
 
 __all__ = ["Key", "build_rows"]
 
-Key = tuple[str, str]  # (job, instance)
 _HIDDEN_LABELS = frozenset({"__name__", "phase"})
+_NONE = Vector()
 
 
 def _key(labels: Mapping[str, str]) -> Key:
     return labels.get("job", ""), labels.get("instance", "")
 
 
-def _by_key(samples: Sequence[Sample]) -> dict[Key, Sample]:
-    return {_key(s.labels): s for s in samples}
+def build_rows(source: str, results: Mapping[str, Vector], targets: Sequence[TargetInfo],
+               now: datetime, before: Mapping[tuple[str, str, str], ProbeRow] | None = None
+               ) -> list[ProbeRow]:
+    """``results``: metric name -> its answer this round (a missing metric: no series).
 
-
-def _value(series: Mapping[Key, Sample], key: Key) -> float | None:
-    sample = series.get(key)
-    return None if sample is None else sample.value
-
-
-def build_rows(source: str, results: Mapping[str, Sequence[Sample]],
-               targets: Sequence[TargetInfo], now: datetime) -> list[ProbeRow]:
-    """``results``: metric name -> its samples this round (a missing metric: no series)."""
-    series = {name: _by_key(samples) for name, samples in results.items()
-              if name != "probe_http_duration_seconds"}
-    phases: dict[Key, dict[str, float]] = defaultdict(dict)
-    for sample in results.get("probe_http_duration_seconds", ()):
-        phases[_key(sample.labels)][sample.labels.get("phase", "?")] = sample.value
+    ``before``: last round's rows by key; a row keeps its ``since`` while its class and
+    ``up`` are what they were."""
+    before = before or {}
     info = {_key(t.labels): t for t in targets}
-    up = series.get("up", {})
-    success = series.get("probe_success", {})
-    keys = sorted(set(up) | set(success))
+    up = results.get("up", _NONE)
+    success = results.get("probe_success", _NONE)
+    status = results.get("probe_http_status_code", _NONE).values
+    duration = results.get("probe_duration_seconds", _NONE).values
+    ip_protocol = results.get("probe_ip_protocol", _NONE).values
+    regex = results.get("probe_failed_due_to_regex", _NONE).values
+    cert = results.get("probe_ssl_earliest_cert_expiry", _NONE).values
+    phases = results.get("probe_http_duration_seconds", _NONE).parts
     rows = []
-    for key in keys:
-        labels = dict((up.get(key) or success[key]).labels)
-        for hidden in _HIDDEN_LABELS:
-            labels.pop(hidden, None)
-        rows.append(_row(source, key, labels, series, phases.get(key, {}), info.get(key),
-                         now))
+    for key in sorted(up.values.keys() | success.values.keys()):
+        labels = {k: v for k, v in (up.labels.get(key) or success.labels[key]).items()
+                  if k not in _HIDDEN_LABELS}
+        up_value = up.values.get(key)
+        is_probe = key in success.values
+        target = info.get(key)
+        metrics = ProbeMetrics(
+            success=success.values.get(key), status=status.get(key),
+            duration_s=duration.get(key), ip_protocol=ip_protocol.get(key),
+            regex_failed=regex.get(key), cert_expiry_epoch=cert.get(key),
+            phases_s=phases.get(key, {}), timeout_s=target.timeout_s if target else None,
+            https=key[1].lower().startswith("https://"))
+        rows.append(_row(source, key, labels, None if up_value is None else up_value == 1,
+                         is_probe, metrics, target, now, before.get((source, *key))))
     return rows
 
 
-def _row(source: str, key: Key, labels: dict[str, str], series: Mapping[str, dict[Key, Sample]],
-         phases: Mapping[str, float], target: TargetInfo | None, now: datetime) -> ProbeRow:
-    up_value = _value(series.get("up", {}), key)
-    up = None if up_value is None else up_value == 1
-    is_probe = key in series.get("probe_success", {})
-    metrics = ProbeMetrics(
-        success=_value(series.get("probe_success", {}), key),
-        status=_value(series.get("probe_http_status_code", {}), key),
-        duration_s=_value(series.get("probe_duration_seconds", {}), key),
-        ip_protocol=_value(series.get("probe_ip_protocol", {}), key),
-        regex_failed=_value(series.get("probe_failed_due_to_regex", {}), key),
-        cert_expiry_epoch=_value(series.get("probe_ssl_earliest_cert_expiry", {}), key),
-        phases_s=phases, timeout_s=target.timeout_s if target else None,
-        https=key[1].lower().startswith("https://"))
+def _row(source: str, key: Key, labels: dict[str, str], up: bool | None, is_probe: bool,
+         metrics: ProbeMetrics, target: TargetInfo | None, now: datetime,
+         old: ProbeRow | None) -> ProbeRow:
     last_error = target.last_error if target else ""
     if up is False:
         klass, reason = classify_scrape_error(last_error)
@@ -90,4 +82,5 @@ def _row(source: str, key: Key, labels: dict[str, str], series: Mapping[str, dic
         ok=ok, klass=klass, reason=reason,
         status=int(metrics.status) if metrics.status else None,
         latency_ms=None if metrics.duration_s is None else metrics.duration_s * 1000,
-        phases_ms={p: v * 1000 for p, v in phases.items()}, cert_expires_at=cert, since=now)
+        phases_ms={p: v * 1000 for p, v in metrics.phases_s.items()}, cert_expires_at=cert,
+        since=old.since if old is not None and (old.klass, old.up) == (klass, up) else now)

@@ -25,8 +25,8 @@ from console.engine.fleet_sources.model import Alert, FleetSourcesSnapshot, Prob
 from console.engine.fleet_sources.prometheus import (
     PROBE_METRICS,
     PrometheusAPI,
-    Sample,
     TargetInfo,
+    Vector,
 )
 from console.engine.fleet_sources.rows import build_rows
 from console.engine.listeners import Listeners
@@ -40,6 +40,9 @@ DEFAULT_INTERVAL_S = 15.0  # Prometheus's own default scrape interval
 # The targets list (scrape intervals, timeouts, last scrape errors) is the largest answer
 # and changes least: it is read on the first round and then once a minute.
 TARGETS_EVERY_S = 60.0
+# The metrics whose series name the rows (every scraped target has ``up``; a probe whose
+# own scrape target is not matched still has ``probe_success``): only their labels are kept.
+_ROW_NAMING = frozenset({"up", "probe_success"})
 
 
 class _Source:
@@ -62,17 +65,6 @@ class _Source:
             return self.config.interval
         reported = [t.interval_s for t in targets if t.interval_s]
         return min(reported) if reported else DEFAULT_INTERVAL_S
-
-    def keep_since(self, rows: list[ProbeRow]) -> tuple[ProbeRow, ...]:
-        """A row keeps its ``since`` while its class and ``up`` are what they were."""
-        before = {r.key: r for r in self.rows}
-        kept = []
-        for row in rows:
-            old = before.get(row.key)
-            if old is not None and (old.klass, old.up) == (row.klass, row.up):
-                row = dataclasses.replace(row, since=old.since)
-            kept.append(row)
-        return tuple(kept)
 
 
 async def _known(targets: list[TargetInfo]) -> list[TargetInfo]:
@@ -154,7 +146,8 @@ class FleetSourceService:
             self._failed(source, f"unexpected error: {type(exc).__name__}")
             return source.interval(())
         now = self._clock()
-        source.rows = source.keep_since(build_rows(source.config.name, results, targets, now))
+        source.rows = tuple(build_rows(source.config.name, results, targets, now,
+                                       {r.key: r for r in source.rows}))
         if alerts is not None:
             source.alerts = tuple(alerts)
         source.state = dataclasses.replace(
@@ -172,12 +165,14 @@ class FleetSourceService:
         self._listeners.emit(Change(service="fleet_sources", server=source.config.name))
 
     async def _fetch(self, source: _Source) -> tuple[
-            list[TargetInfo], dict[str, list[Sample]], list[Alert] | None, str, str]:
+            list[TargetInfo], dict[str, Vector], list[Alert] | None, str, str]:
         cfg = source.config
         headers, auth = auth_headers(cfg.bearer_token, cfg.basic_user, cfg.basic_password)
         api = PrometheusAPI(self.client, cfg.url, headers=headers, auth=auth)
         selector = cfg.match or ""
-        queries = [api.query(f"{metric}{selector}") for metric in PROBE_METRICS]
+        queries = [api.query(f"{metric}{selector}", labels=metric in _ROW_NAMING,
+                             by="phase" if metric == "probe_http_duration_seconds" else None)
+                   for metric in PROBE_METRICS]
         clock = asyncio.get_running_loop().time()
         read_targets = source.targets_due(clock)
         async with asyncio.timeout(cfg.timeout):
