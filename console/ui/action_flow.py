@@ -20,6 +20,7 @@ from console.models import ActionResult, ContainerInfo
 from console.ui.safe_text import safe
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.containers_pane import ContainersPane
+from console.ui.widgets.diagnosis_strip import fix_note_line
 from console.ui.widgets.logs import LogsPane
 
 if TYPE_CHECKING:
@@ -76,7 +77,11 @@ class ActionFlow:
         protected = app.config.server(server).protected
         title = Text.assemble("Restart ", safe(info.name, "bold"), " on ",
                               safe(server, "bold"), "?")
-        body = [
+        body: list[str | Text] = []
+        note = fix_note_line(app, "restart", server, info.name)
+        if note is not None:
+            body.append(note)
+        body += [
             Text.assemble("Runs docker restart on ", safe(server),
                           ": the container gets 10 s to stop, then it is killed and started."),
             Text.assemble("Now: ", safe(info.state), ", health ", safe(info.health),

@@ -46,6 +46,8 @@ from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
+from console.engine.diagnosis import DiagnosisView
+from console.engine.diagnosis.targets import container_target
 from console.models import utcnow
 from console.ui.action_flow import ActionFlow
 from console.ui.commands import OpsCommands
@@ -62,6 +64,7 @@ from console.ui.screens.migrate import MigrateScreen
 from console.ui.screens.test_login import TestLoginScreen
 from console.ui.themes import load_themes, resolve_theme, theme_variable_defaults
 from console.ui.widgets import PANES, PaneSpec
+from console.ui.widgets.containers_pane import ContainersPane
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip
 from console.ui.widgets.header import ServerStatusBar
 from console.ui.widgets.placeholder import NotBuiltPane
@@ -117,6 +120,7 @@ class OpsConsoleApp(App[int]):
         self._stopped = False
         self._startup_messages: list[tuple[str, str]] = []
         self.flow = ActionFlow(self)
+        self.strip = DiagnosisStrip(self.fleet, clock=self.clock, id="diagnosis-strip")
         self._setup_themes()
 
     # -- themes --------------------------------------------------------------------------
@@ -144,7 +148,7 @@ class OpsConsoleApp(App[int]):
     def compose(self) -> ComposeResult:
         yield ServerStatusBar(self.fleet, clock=self.clock,
                               read_only=self.config.console.read_only, id="status-bar")
-        yield DiagnosisStrip(self.fleet, clock=self.clock, id="diagnosis-strip")
+        yield self.strip
         yield PaneTabs(*(Tab(f"{spec.key} {spec.title}", id=f"tab-{spec.id}")
                          for spec in self.panes), id="pane-tabs")
         with Grid(id="panes", classes="-fleet" if len(self.panes) > 4 else ""):
@@ -179,8 +183,17 @@ class OpsConsoleApp(App[int]):
             self.say(message, severity=severity, timeout=12)
         self.show_active(self.active_pane)
         self.pane(self.active_pane).focus()
+        self.strip.add_listener(self._follow_diagnosis)
+        self._follow_diagnosis(self.strip.view)
         self.run_worker(self._start_fleet(), name="fleet-start", group="fleet",
                         exit_on_error=False)
+
+    def _follow_diagnosis(self, view: DiagnosisView) -> None:
+        """The containers pane's selection on the findings' container, so that the key the
+        strip shows acts on the container it names (until the operator picks a row)."""
+        pane = self.pane("containers")
+        if isinstance(pane, ContainersPane):
+            pane.follow(container_target(view.findings, pane.shows))
 
     def on_resize(self) -> None:
         self.query_one(Footer).compact = self.size.width < 120
@@ -368,7 +381,7 @@ class OpsConsoleApp(App[int]):
 
     def action_diagnosis(self) -> None:
         if not isinstance(self.screen, DiagnosisScreen):
-            self.push_screen(DiagnosisScreen(self.query_one(DiagnosisStrip)))
+            self.push_screen(DiagnosisScreen(self.strip))
 
     def action_report(self) -> None:
         self.run_worker(self.flow.write_report(), group="report", exclusive=True,

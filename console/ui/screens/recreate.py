@@ -28,6 +28,7 @@ from console.ui.commands import CommandEntry, register_command_source
 from console.ui.safe_text import make_visible, safe
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.migrate import MigrateScreen
+from console.ui.widgets.diagnosis_strip import fix_note_line
 
 __all__ = ["RecreateScreen", "open_shell"]
 
@@ -73,7 +74,11 @@ class RecreateScreen(MigrateScreen):
         assert isinstance(plan, RecreatePlan)
         title = Text.assemble("Recreate service ", safe(plan.service, "bold"), " on ",
                               safe(plan.server, "bold"), "?")
-        body = [
+        body: list[str | Text] = []
+        note = fix_note_line(self.app, "recreate", plan.server, self.container)
+        if note is not None:
+            body.append(note)
+        body += [
             Text.assemble("Command: ", safe(plan.command_text, "bold")),
             Text.assemble("Where: ", safe(plan.where)),
             Text.assemble(safe(plan.replaces), " is removed and a new container is created "

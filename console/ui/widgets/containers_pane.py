@@ -6,6 +6,10 @@ container rows (state, health, restarts, uptime, image), from
 ``fleet.containers.snapshot()``.
 
 Everything a server sends (names, images, error text) goes through ``safe_text.safe``.
+
+The selection follows the diagnosis (``follow``) until the operator moves the cursor
+himself (a cursor key, a click, or choosing a row through the palette or ``d``): from then
+on his row stays where he put it, and the diagnosis never moves it again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 
 from console.models import ContainerInfo
@@ -90,6 +95,9 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
         super().__init__(fleet, clock=clock, id=id)
         # A fleet without the service (a partial test fake) shows "not available".
         self.service: ContainerService | None = getattr(fleet, "containers", None)
+        self.chosen = False
+        """True once the operator has put the cursor somewhere himself."""
+        self._follow: tuple[str, str] | None = None
 
     def watched(self) -> ContainerService | None:
         return self.service
@@ -111,7 +119,66 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
         return self.service.find(ref.server, ref.container_id)
 
     def select_container(self, server: str, name: str) -> bool:
-        """Put the cursor on a container by name (palette, tests); False if not shown."""
+        """Put the cursor on a container by name (palette, ``d``'s evidence, tests): the
+        operator's choice, which the diagnosis no longer overrides. False if not shown."""
+        self.chosen = True
+        return self._select(server, name)
+
+    def follow(self, target: tuple[str, str] | None) -> None:
+        """The row the diagnosis points at (server, container name), or None. The cursor
+        goes there now and after each redraw, until the operator has chosen a row."""
+        self._follow = target
+        self._apply_follow()
+
+    def _apply_follow(self) -> None:
+        if self.chosen or self._follow is None:
+            return
+        current = self.selected_container()
+        if current is not None and (current.server, current.name) == self._follow:
+            return
+        self._select(*self._follow)
+
+    def _choose(self) -> None:
+        self.chosen = True
+
+    # Every way the operator moves the cursor himself: the keys, and a click on a row.
+    def action_cursor_up(self) -> None:
+        self._choose()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._choose()
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        self._choose()
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        self._choose()
+        super().action_page_down()
+
+    def action_scroll_top(self) -> None:
+        self._choose()
+        super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        self._choose()
+        super().action_scroll_bottom()
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.style.meta.get("row")
+        if isinstance(row, int) and row >= 0:
+            self._choose()
+
+    def shows(self, server: str, name: str) -> bool:
+        """The pane lists a container of that name on that server."""
+        if self.service is None:
+            return False
+        part = self.service.snapshot().get(server)
+        return part is not None and any(c.name == name for c in part.containers)
+
+    def _select(self, server: str, name: str) -> bool:
         for index, key in enumerate(self._keys):
             ref = self._refs[key]
             if ref.server == server and ref.container_id and self.service is not None:
@@ -122,6 +189,10 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
         return False
 
     # -- drawing -------------------------------------------------------------------------
+
+    def update_rows(self) -> None:
+        super().update_rows()
+        self._apply_follow()
 
     def _place_cursor(self, previous: list[str], selected: str | None, scroll_y: float) -> None:
         if not any(key.startswith("c|") for key in previous) and self.cursor_row == 0:

@@ -33,11 +33,12 @@ from console.engine.diagnosis import (
     diagnose,
 )
 from console.engine.diagnosis.build import MAX_LINES, from_fleet
+from console.engine.diagnosis.targets import ContainerFix, fix_note
 from console.models import LogLine, Severity, utcnow
 from console.ui.messages import EngineChanged
 from console.ui.safe_text import safe
 
-__all__ = ["DiagnosisStrip", "severity_style"]
+__all__ = ["DiagnosisStrip", "fix_note_line", "severity_style"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,19 @@ def finding_line(item: Tracked, now: datetime, *, width: int | None = None) -> T
     if width is not None:
         text.truncate(width, overflow="ellipsis")
     return text
+
+
+def fix_note_line(app: Any, action: ContainerFix, server: str, container: str) -> Text | None:
+    """The confirmation's line on what the diagnosis says of this restart or recreate:
+    the finding it fixes, or (bold, in yellow) that the finding's fix is on another
+    container or is another fix. None without a strip (a bare test app) or a finding."""
+    strip = getattr(app, "strip", None)
+    if not isinstance(strip, DiagnosisStrip):
+        return None
+    note = fix_note(strip.view.findings, action, server, container)
+    if note is None:
+        return None
+    return safe(note.text, "green" if note.matches else "bold yellow", max_chars=300)
 
 
 class DiagnosisStrip(Static):
