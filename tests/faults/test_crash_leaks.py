@@ -25,7 +25,7 @@ from rich.console import Console
 
 from console.config import load_config
 from console.ui.app import OpsConsoleApp
-from tests.faults.conftest import screen_text, until, write_config
+from tests.support.live_app import screen_text, until, write_config
 
 pytestmark = [pytest.mark.timeout(60)]
 

@@ -25,12 +25,8 @@ from console.engine.audit import read_audit
 from console.ui.app import OpsConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
 from tests.ci import tmpfs
-from tests.faults.conftest import (
-    assert_no_traceback,
-    assert_responsive,
-    notification_texts,
-    until,
-)
+from tests.support.live_app import assert_no_traceback, assert_responsive, until
+from tests.support.ui import messages
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(180)]
 
@@ -94,9 +90,9 @@ async def test_full_disk_refuses_actions_in_words_and_recovers(lab_clean, full_d
         before = await asyncio.to_thread(_started_at, lab_clean, "crm-nginx-1")
         await _restart_via_keys(pilot, "crm-nginx-1")
         await until(pilot,
-                    lambda: any("no space left" in t.lower() for t in notification_texts(app)),
-                    15, f"the refusal names the full disk: {notification_texts(app)}")
-        refusal = next(t for t in notification_texts(app) if "no space left" in t.lower())
+                    lambda: any("no space left" in t.lower() for t in messages(app)),
+                    15, f"the refusal names the full disk: {messages(app)}")
+        refusal = next(t for t in messages(app) if "no space left" in t.lower())
         assert "refused" in refusal and "unaudited" in refusal, refusal
         await pilot.pause(1.0)
         assert await asyncio.to_thread(_started_at, lab_clean, "crm-nginx-1") == before, \
@@ -119,7 +115,7 @@ async def test_full_disk_refuses_actions_in_words_and_recovers(lab_clean, full_d
         # Space comes back: the next restart is audited and runs, no console restart needed.
         (full_disk / "filler").unlink()
         await _restart_via_keys(pilot, "crm-nginx-1")
-        await until(pilot, lambda: any("restarted" in t for t in notification_texts(app)), 60,
+        await until(pilot, lambda: any("restarted" in t for t in messages(app)), 60,
                     "restart done once space is back")
         assert await asyncio.to_thread(_started_at, lab_clean, "crm-nginx-1") != before
         audit = read_audit(full_disk / "audit.jsonl")

@@ -30,13 +30,8 @@ from console.engine.fleet import Fleet
 from console.engine.hosts import SSHHost, make_host
 from console.ui.app import OpsConsoleApp
 from tests.ci import skip_or_fail
-from tests.faults.conftest import (
-    FaultHTTPServer,
-    assert_no_traceback,
-    assert_responsive,
-    until,
-    write_config,
-)
+from tests.support.http import FaultHTTPServer
+from tests.support.live_app import assert_no_traceback, assert_responsive, until, write_config
 
 pytestmark = [pytest.mark.timeout(120)]
 

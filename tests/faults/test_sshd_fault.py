@@ -15,7 +15,7 @@ import pytest
 
 from console.config import load_config
 from console.ui.app import OpsConsoleApp
-from tests.faults.conftest import assert_no_traceback, assert_responsive, until
+from tests.support.live_app import assert_no_traceback, assert_responsive, until
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(150)]
 

@@ -31,8 +31,8 @@ from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.diagnosis import DiagnosisScreen
 from console.ui.screens.recreate import RecreateScreen
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip
-from tests.faults.conftest import screen_text, until
 from tests.lab import scenarios, stack
+from tests.support.live_app import screen_text, until
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
 

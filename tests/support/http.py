@@ -2,7 +2,8 @@
 
 ``HTTPServer`` and ``serve`` answer with the bytes a responder returns (or never answer);
 ``LoginServer`` reads a JSON login body and answers what its handler says; ``CertFactory``
-issues a throwaway CA and leaf certificates for HTTPS servers.
+issues a throwaway CA and leaf certificates for HTTPS servers; ``FaultHTTPServer``'s paths
+misbehave on demand (never-ending bodies, a trickle) until told to heal.
 """
 
 from __future__ import annotations
@@ -277,3 +278,85 @@ class LoginServer:
             pass
         finally:
             writer.close()
+
+
+class FaultHTTPServer:
+    """A local HTTP server whose paths misbehave on demand, then heal when told to.
+
+    Paths: ``/forever-slow`` (200, a chunked body that gains a chunk every 50 ms and never
+    ends), ``/forever-fast`` (200, a chunked body as fast as the socket takes it, never
+    ends), ``/trickle`` (a complete, valid answer sent one byte every 40 ms). Setting
+    ``healthy = True`` makes every path answer a normal ``{"status": "ok"}`` at once, which
+    is how a test checks recovery. ``open_connections`` counts sockets still held open, so
+    a console that never lets go of a stuck endpoint is caught.
+    """
+
+    OK_BODY = b'{"status": "ok"}'
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self.healthy = False
+        self.open_connections = 0
+        self.requests: list[str] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self, port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            if hasattr(self._server, "close_clients"):
+                self._server.close_clients()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open_connections += 1
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
+            path = request.split(b" ", 2)[1].decode("ascii", "replace")
+            self.requests.append(path)
+            if self.healthy:
+                await self._ok(writer)
+            elif path == "/forever-slow":
+                await self._forever(writer, b"x" * 16, 0.05)
+            elif path == "/forever-fast":
+                await self._forever(writer, b"y" * 4096, 0)
+            elif path == "/trickle":
+                await self._trickle(writer)
+            else:
+                await self._ok(writer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # the client hung up: exactly what a deadline should do
+        except asyncio.CancelledError:
+            pass  # the test's loop is shutting down with a forever-stream still open
+        finally:
+            self.open_connections -= 1
+            writer.close()
+
+    async def _ok(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(self.OK_BODY), self.OK_BODY))
+        await writer.drain()
+
+    async def _forever(self, writer: asyncio.StreamWriter, chunk: bytes, pause: float) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        while not self.healthy:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+            await asyncio.sleep(pause)
+
+    async def _trickle(self, writer: asyncio.StreamWriter) -> None:
+        answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(self.OK_BODY), self.OK_BODY))
+        for i in range(len(answer)):
+            writer.write(answer[i:i + 1])
+            await writer.drain()
+            await asyncio.sleep(0.04)
