@@ -26,7 +26,7 @@ REDACTED = "[redacted]"
 TRIGGERS: tuple[str, ...] = (
     "eyj", "pass", "pwd", "secret", "token", "bearer", "basic ", "api_key", "api-key",
     "apikey", "private_key", "private-key", "privatekey", "credential", "cookie", "://",
-    "authorization", "-key",
+    "authorization", "-key", "@", "identified", "akia", "asia", "connection info string",
 )
 
 _KEY = r"(?:pass|pwd|secret|token|api[_-]?key|private[_-]?key|credential|cookie)"
@@ -53,6 +53,22 @@ _ASSIGNED = re.compile(
 # error messages
 _COLON_KEY = r"(?:password|passwd|pwd|secret|api[_-]?key|private[_-]?key)"
 _COLON = re.compile(r"(?i)(" + _COLON_KEY + r"\s*:\s+)[^\s,;]+")
+
+# Credentials that other software echoes in its own messages:
+# - libpq's 'missing "=" after "%s" in connection info string' (fe-connect.c) quotes a piece
+#   of the DSN, which is a password's tail when the password holds a space;
+# - a URL whose "://" is damaged keeps user:secret@ after a slash (SQLAlchemy's "Could not
+#   parse rfc1738 URL from string 'postgres//app:pw@db'"); not an image pinned by digest
+#   ("library/nginx:1.27@sha256:...");
+# - a logged SQL statement sets a password (PostgreSQL's "statement: ALTER ROLE app WITH
+#   PASSWORD '...'", MySQL's "IDENTIFIED BY '...'");
+# - AWS: an access key id (AKIA... long-term, ASIA... temporary), and the secret key after
+#   `aws configure`'s "AWS Secret Access Key [None]:" prompt.
+_LIBPQ_FRAGMENT = re.compile(r'(missing "=" after ")[^"\n]*(?=" in connection info string)')
+_SLASH_USERINFO = re.compile(r"(/[^\s:/@'\"]{1,256}:)[^\s@/'\"]+@(?!sha\d+:)")
+_SQL_PASSWORD = re.compile(r"(?i)(\b(?:password|identified\s+by)\s+)'(?:[^'\n]|'')*'")
+_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+_AWS_SECRET_PROMPT = re.compile(r"(?i)(\bsecret access key\b[^:\n]{0,16}:[ \t]*)[^\s]+")
 
 # Request headers as apps and proxies log them. Authorization keeps its scheme word
 # ("Bearer", "Token"); Cookie and Set-Cookie lose every value; X-Api-Key, X-Auth-Token,
@@ -92,6 +108,11 @@ PREFILTER: tuple[str, ...] = (
     r"authorization" + _WS + r"*:",  # _AUTH_HEADER
     r"cookie" + _WS + r"*:",  # _COOKIE_HEADER
     r"x-[a-z0-9-]*(?:token|key|secret)" + _WS + r"*:",  # _X_HEADER
+    r'missing "=" after "',  # _LIBPQ_FRAGMENT
+    r"/[^\n:/@]*:[^\n@/]*@",  # _SLASH_USERINFO: slash, user, colon, secret, @
+    r"(?:password|identified" + _WS + r"+by)" + _WS + r"+'",  # _SQL_PASSWORD
+    r"(?:akia|asia)[0-9a-z]{16}",  # _AWS_KEY_ID
+    r"secret access key[^\n:]*:",  # _AWS_SECRET_PROMPT
 )
 
 
@@ -122,6 +143,7 @@ def redact_line(line: str, lowered: str | None = None) -> str:
     if ":" in line and (_COLON_HINT.search(lowered) if hints else
                         any(key in lowered for key in _COLON_KEYS)):
         line = _sub_at_keys(_COLON, line, _COLON_KEYS)
+    line = _echoed(line, lowered)
     if ":" in line:
         if "authorization" in lowered:
             line = _AUTH_HEADER.sub(_header_value, line)
@@ -129,6 +151,22 @@ def redact_line(line: str, lowered: str | None = None) -> str:
             line = _COOKIE_HEADER.sub(_header_value, line)
         if "x-" in lowered:
             line = _X_HEADER.sub(_header_value, line)
+    return line
+
+
+def _echoed(line: str, lowered: str) -> str:
+    """The credentials other software echoes (see ``_LIBPQ_FRAGMENT`` and below it), each
+    pattern run only when the literal it needs is in the line."""
+    if "connection info string" in lowered:
+        line = _LIBPQ_FRAGMENT.sub(lambda m: f"{m.group(1)}{REDACTED}", line)
+    if "@" in line and "/" in line:
+        line = _SLASH_USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}@", line)
+    if "'" in line and ("pass" in lowered or "identified" in lowered):
+        line = _SQL_PASSWORD.sub(lambda m: f"{m.group(1)}'{REDACTED}'", line)
+    if "akia" in lowered or "asia" in lowered:
+        line = _AWS_KEY_ID.sub(REDACTED, line)
+    if "secret access key" in lowered:
+        line = _AWS_SECRET_PROMPT.sub(lambda m: f"{m.group(1)}{REDACTED}", line)
     return line
 
 

@@ -42,6 +42,9 @@ _PIECES = [
     "postgres://app:pw@db/crm", "hunter2", "abcdefghijklmnop", "dGVzdDp0ZXN0", "\u017fecret",
     "\u212a", "\u0130", "\u00e9", "\t", "\x1c", " ", ",", ";", "&", "?", "/", "{", "}", "x-",
     "-key", "tok", "en", "Login failed:", "invalid", "for", "u1@example.com",
+    'missing "=" after "', '" in connection info string', "postgres//crm:pw@db", "/", "sha256:",
+    "PASSWORD '", "IDENTIFIED BY ", "identified", "AKIAIOSFODNN7EXAMPLE", "ASIA",
+    "AWS Secret Access Key [None]:", "secret access key", "0123456789ABCDEF",
 ]
 
 
