@@ -123,3 +123,60 @@ def load_redaction(directory: Path = CORPUS_DIR) -> list[RedactionLine]:
             raise CorpusFormatError(f"{path.name}: secret {meta['secret']!r} is not in {line!r}")
         lines.append(RedactionLine(meta["source"], meta["secret"], line))
     return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """How a classifier did on the corpus: every positive it missed, every negative it
+    labelled, and every positive it labelled with another rule than the corpus expects."""
+
+    lines: int
+    positives: int
+    negatives: int
+    products: tuple[str, ...]
+    missed: tuple[CorpusLine, ...]
+    false_positives: tuple[tuple[CorpusLine, str], ...]
+    mislabelled: tuple[tuple[CorpusLine, str], ...]
+
+    @property
+    def recall(self) -> float:
+        """Share of the auth events found (with any label)."""
+        return (self.positives - len(self.missed)) / self.positives
+
+    @property
+    def precision(self) -> float:
+        """Share of the lines labelled that are auth events."""
+        found = self.positives - len(self.missed)
+        return found / (found + len(self.false_positives)) if found else 0.0
+
+    @property
+    def label_accuracy(self) -> float:
+        """Share of the auth events labelled with the expected rule id."""
+        return (self.positives - len(self.missed) - len(self.mislabelled)) / self.positives
+
+    def misses_by_product(self) -> dict[str, int]:
+        """Product -> lines it got wrong (missed, false positive or mislabelled)."""
+        counts: dict[str, int] = {}
+        for line in [*self.missed, *(c for c, _ in self.false_positives),
+                     *(c for c, _ in self.mislabelled)]:
+            counts[line.product] = counts.get(line.product, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def score(corpus: list[CorpusLine], labels: list[str | None]) -> Score:
+    """``labels[i]`` is the rule id given to ``corpus[i]``, or None for no auth event."""
+    missed: list[CorpusLine] = []
+    false_positives: list[tuple[CorpusLine, str]] = []
+    mislabelled: list[tuple[CorpusLine, str]] = []
+    for line, got in zip(corpus, labels, strict=True):
+        if line.positive and got is None:
+            missed.append(line)
+        elif not line.positive and got is not None:
+            false_positives.append((line, got))
+        elif line.positive and got != line.expect:
+            assert got is not None
+            mislabelled.append((line, got))
+    positives = sum(1 for line in corpus if line.positive)
+    return Score(len(corpus), positives, len(corpus) - positives,
+                 tuple(sorted({line.product for line in corpus})), tuple(missed),
+                 tuple(false_positives), tuple(mislabelled))
