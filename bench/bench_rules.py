@@ -79,6 +79,7 @@ _ERE = [
     (r"(?:", "("),
     (r"(?=", "("),  # a lookahead at the end of a rule matches the same lines as a group
     (r"[^\n]", "."),
+    (r"\n", ""),  # a newline in a bracket (grep reads lines; in ERE it means "\" and "n")
     (r"\d", "[0-9]"),
     (r"\S", "[^[:space:]]"),
     (r"\w", "[[:alnum:]_]"),
