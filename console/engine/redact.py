@@ -109,7 +109,9 @@ PREFILTER: tuple[str, ...] = (
     r"cookie" + _WS + r"*:",  # _COOKIE_HEADER
     r"x-[a-z0-9-]*(?:token|key|secret)" + _WS + r"*:",  # _X_HEADER
     r'missing "=" after "',  # _LIBPQ_FRAGMENT
-    r"/[^\n:/@]*:[^\n@/]*@",  # _SLASH_USERINFO: slash, user, colon, secret, @
+    # _SLASH_USERINFO: slash, user, colon, secret, @; neither part holds a space, so an
+    # auth line's "/500 [AUTH] Login failed: invalid password for u1@x.io" does not match
+    r"/[^\t\n\x0b\x0c\r\x1c-\x1f :/@'\"]+:[^\t\n\x0b\x0c\r\x1c-\x1f @/'\"]+@",
     r"(?:password|identified" + _WS + r"+by)" + _WS + r"+'",  # _SQL_PASSWORD
     r"(?:akia|asia)[0-9a-z]{16}",  # _AWS_KEY_ID
     r"secret access key[^\n:]*:",  # _AWS_SECRET_PROMPT

@@ -72,7 +72,7 @@ def test_an_auth_line_without_a_secret_skips_redaction(monkeypatch: pytest.Monke
         return redact_line(line)
 
     rs = RuleSet.default(LineRewrite(TRIGGERS, counting, PREFILTER))
-    lines = [f"flood line {i} tag=bench [AUTH] Login failed: invalid password for u{i}@x.io"
+    lines = [f"flood line {i}/100 tag=bench [AUTH] Login failed: invalid password for u{i}@x.io"
              for i in range(100)] + ["Login failed: password=hunter2", "caf\u00e9 password spoken"]
     found = rs.classify_lines(lines)
     assert len(found) == 101 and lines[100] == "Login failed: password=[redacted]"
