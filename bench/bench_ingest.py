@@ -15,7 +15,7 @@ Baseline, same run, same container: ``docker logs <c> 2>&1 | grep -c 'Login fail
 and logs pane - a ``LogService`` over a ``LocalHost`` and the ``ContainerService``, the
 ``LogsPane`` mounted in a headless Textual app showing every line - from the service's
 start until all 500,000 lines are ingested (read through the Docker API, decoded,
-classified, redacted, buffered, delivered to the pane), best of two for the mixed flood.
+classified, redacted, buffered, delivered to the pane), best of two for each flood.
 
 While a flood is ingested, keys are pressed in the pane (cursor up/down) and the time
 from the key to the screen's next refresh is measured: the key event goes to the driver
@@ -239,7 +239,7 @@ def run(lines: int | None = None) -> dict[str, Any]:
     client = docker.from_env()
     floods: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ops-bench-ingest-") as tmp:
-        for kind, runs in (("mixed", 2), ("auth", 1)):
+        for kind, runs in (("mixed", 2), ("auth", 2)):
             log = Path(tmp) / "flood.log"
             if kind == "mixed":
                 container = start_mixed(client, lines, log)
