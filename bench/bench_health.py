@@ -198,7 +198,8 @@ async def idle_cpu(ports: list[int], window: float,
     await svc.start()
     try:
         started = time.perf_counter()
-        while any(s.runs == 0 for s in svc.snapshot()):  # the first cycle (spread by jitter)
+        # the first cycle (spread by jitter)
+        while any(s.runs == 0 for s in svc.snapshot().endpoints):
             await asyncio.sleep(0.05)
         first_cycle = time.perf_counter() - started
         cpu, wall = await _cpu_over(window)
@@ -209,7 +210,8 @@ async def idle_cpu(ports: list[int], window: float,
             rest = max(0.0, 1.0 + INTERVAL_S * 1.1 + MAX_DELAY_S + 0.2 - first_cycle
                        - window)
             cpu2, wall2 = await _cpu_over(rest)
-            assert all(s.runs >= 2 for s in svc.snapshot()), "second cycle did not happen"
+            assert all(s.runs >= 2 for s in svc.snapshot().endpoints), \
+                "second cycle did not happen"
             average = 100 * (cpu + cpu2) / (wall + wall2)
     finally:
         await svc.stop()
