@@ -3,13 +3,16 @@ against the direct reading of the files, the cache, and the per-project problem 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from console.engine.compose import ComposeProjects
 from console.engine.secrets import Fingerprinter
+from console.models import CommandResult
 from tests.support.compose import (
     KEY,
     WrappedHost,
@@ -368,6 +371,58 @@ async def test_compose_is_detected_once_per_server(tmp_path: Path) -> None:
     await projects.project(host, parsed(labels_for(directory, "p", "api")))
     versions = [c for c in host.commands if "version" in c]
     assert 1 <= len(versions) <= 2  # the v2 probe (absent here) and the v1 answer, once
+
+
+class TimedHost(WrappedHost):
+    """Records when each command and file read ran; Compose's commands take 0.1 s."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=lambda argv: 0.1 if "version" in argv or "config" in argv
+                         else 0.0)
+        self.spans: list[tuple[str, float, float]] = []
+        self._clock = asyncio.get_running_loop().time
+
+    async def run(self, argv: Sequence[str], *, timeout: float | None = 30.0,
+                  input: bytes | None = None) -> CommandResult:
+        began = self._clock()
+        try:
+            return await super().run(argv, timeout=timeout, input=input)
+        finally:
+            self.spans.append((" ".join(argv), began, self._clock()))
+
+    async def read_file(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> bytes:
+        began = self._clock()
+        try:
+            return await super().read_file(path, max_bytes=max_bytes)
+        finally:
+            self.spans.append((f"read {path}", began, self._clock()))
+
+    def span(self, *words: str) -> tuple[float, float]:
+        found = [(a, b) for what, a, b in self.spans if all(w in what for w in words)]
+        assert found, f"no {words} among {[w for w, _, _ in self.spans]}"
+        return found[0]
+
+
+def overlap(one: tuple[float, float], other: tuple[float, float]) -> bool:
+    return one[0] < other[1] and other[0] < one[1]
+
+
+async def test_a_first_project_asks_compose_beside_reading_its_files(tmp_path: Path) -> None:
+    """The first model waits for Compose once, not for each step in turn: both Compose
+    versions are asked at once, alongside the ``stat`` probe, and ``config`` runs while
+    the files are read."""
+    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
+    host = TimedHost()
+    projects = ComposeProjects(Fingerprinter(KEY))
+    await projects.for_containers(host, [labels_for(directory, "p", "api")])
+    v2, v1 = host.span("docker compose version"), host.span("docker-compose version")
+    assert overlap(v2, v1)
+    assert overlap(v2, host.span("stat -L -c %.9Y /"))
+    if shutil.which("docker-compose") is not None:
+        config = host.span("config")
+        reads = [(a, b) for what, a, b in host.spans if what.startswith("read ")]
+        assert any(overlap(config, r) for r in reads)
+    assert sum("version" in what for what, _, _ in host.spans) == 2  # the warm-up's, once
 
 
 @needs_v1

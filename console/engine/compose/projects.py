@@ -66,6 +66,7 @@ class _ServerState:
     entries: dict[ProjectKey, _Entry] = field(default_factory=dict)
     locks: dict[ProjectKey, asyncio.Lock] = field(default_factory=dict)
     detect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stat_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class ComposeProjects:
@@ -128,8 +129,25 @@ class ComposeProjects:
             key = parsed.key() if parsed is not None and not parsed.oneoff else None
             if parsed is not None and key is not None:
                 keys.setdefault(key, parsed)
-        models = await asyncio.gather(*(self._guarded(host, keys[k]) for k in keys))
+        state = self._state(host)
+        first_sight = any(k not in state.entries for k in keys)
+        # The warm-up is listed first, so it holds the detection and stat locks before
+        # any project asks: the projects then wait for its answers instead of asking again.
+        warm = [self._warm(host)] if first_sight else []
+        models = await asyncio.gather(*warm, *(self._guarded(host, keys[k]) for k in keys))
+        models = models[len(warm):]
         return {k: m for k, m in zip(keys, models, strict=True) if m is not None}
+
+    async def _warm(self, host: Host) -> None:
+        """A project seen for the first time will want the server's Compose and its kind
+        of ``stat``: both are asked at once, beside the projects' own first reads, rather
+        than one after the other on the way to the first model."""
+        try:
+            await asyncio.gather(self.tool(host), self._precise(host))
+        except (HostUnavailable, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the projects ask again and say why
+            log.debug("compose warm-up on %s: %s", host.name, type(exc).__name__)
 
     async def _guarded(self, host: Host, labels: ComposeLabels) -> ProjectModel | None:
         """``project``, with a failure of its own (not the link's) as the project's line."""
@@ -167,13 +185,19 @@ class ComposeProjects:
             state.entries[key] = _Entry(model, signature)
             return model
 
+    async def _precise(self, host: Host) -> bool:
+        """Whether the server's ``stat`` gives nanosecond times (GNU does), asked once."""
+        state = self._state(host)
+        async with state.stat_lock:
+            if state.precise_stat is None:
+                probe = await host.run(["stat", "-L", "-c", "%.9Y", "/"],
+                                       timeout=self._timeout)
+                state.precise_stat = bool(re.fullmatch(rb"\d+\.\d+\s*", probe.stdout))
+            return state.precise_stat
+
     async def _signature(self, host: Host, paths: tuple[str, ...]) -> FileSignature:
         """One ``stat`` over the host for every watched file (nanosecond mtimes if GNU)."""
-        state = self._state(host)
-        if state.precise_stat is None:
-            probe = await host.run(["stat", "-L", "-c", "%.9Y", "/"], timeout=self._timeout)
-            state.precise_stat = bool(re.fullmatch(rb"\d+\.\d+\s*", probe.stdout))
-        spec = "%s:%i:%.9Y:%.9Z" if state.precise_stat else "%s:%i:%Y:%Z"
+        spec = "%s:%i:%.9Y:%.9Z" if await self._precise(host) else "%s:%i:%Y:%Z"
         try:
             result = await host.run(["stat", "-L", "-c", f"%n\t{spec}", "--", *paths],
                                     timeout=self._timeout)
@@ -236,17 +260,13 @@ class _Resolution:
         answer: ComposeAnswer | None = None
         try:
             tool = await self.owner.tool(self.host)
-            docs = await self._read_compose_files()
-            await self._read_project_env()
-            await self._read_environ(docs)
-            files = await self._load(docs)
-            docs.clear()
-            for p in files.problems:
-                self.problem(p.message, p.fatal)
-            env_files = await self._read_env_files(files)
             hashes: dict[str, str] = {}
-            if tool is not None:
-                answer, hashes = await self._ask(tool)
+            if tool is None:
+                files, env_files = await self._read_files()
+            else:
+                (files, env_files), (answer, hashes, asked) = await self._read_and_ask(tool)
+                for message, fatal in asked:
+                    self.problem(message, fatal)
             values = answer.values if answer is not None and answer.state == "ok" else None
             unresolved = frozenset(self.shaky | (answer.unset if answer else frozenset()))
             services, problems = build_services(
@@ -274,6 +294,48 @@ class _Resolution:
                 answer.discard()
             self.dotenv.clear()
             self.environ.clear()
+
+    async def _read_files(self) -> tuple[ComposeFiles, dict[str, EnvFile | None]]:
+        """The compose files (and those they include or extend), the interpolation env
+        files, the server's environment for the names they use, and the services' env
+        files: everything the model is built from but Compose's own answer."""
+        docs = await self._read_compose_files()
+        await self._read_project_env()
+        await self._read_environ(docs)
+        files = await self._load(docs)
+        docs.clear()
+        for p in files.problems:
+            self.problem(p.message, p.fatal)
+        try:
+            return files, await self._read_env_files(files)
+        except BaseException:
+            files.discard()
+            raise
+
+    async def _read_and_ask(self, tool: ComposeTool) -> tuple[
+            tuple[ComposeFiles, dict[str, EnvFile | None]],
+            tuple[ComposeAnswer, dict[str, str], list[tuple[str, bool]]]]:
+        """``_read_files`` and Compose's ``config`` side by side: the files come over SFTP
+        while Compose (v1 is a Python program: a second or so) works out the same project.
+        If either fails, the other is ended and what it holds is cleared."""
+        asking = asyncio.ensure_future(self._ask(tool))
+        try:
+            read = await self._read_files()
+        except BaseException:
+            asking.cancel()
+            ended = (await asyncio.gather(asking, return_exceptions=True))[0]
+            if isinstance(ended, tuple):
+                ended[0].discard()
+            raise
+        try:
+            return read, await asking
+        except BaseException:
+            files, env_files = read
+            files.discard()
+            for parsed in env_files.values():
+                if parsed is not None:
+                    parsed.discard()
+            raise
 
     async def _read(self, path: str, limit: int) -> bytes | None:
         """A file's bytes; None (and a problem) when it cannot be read. Absent: FileNotFound."""
@@ -399,20 +461,23 @@ class _Resolution:
             found[path] = parse_env(data, path, interpolate=path not in raw_format)
         return found
 
-    async def _ask(self, tool: ComposeTool) -> tuple[ComposeAnswer, dict[str, str]]:
+    async def _ask(self, tool: ComposeTool
+                   ) -> tuple[ComposeAnswer, dict[str, str], list[tuple[str, bool]]]:
+        """Compose's ``config`` and its hashes, with what to say of the answer (added to
+        the problems after the files' own, as when the two ran one after the other)."""
         answer, hashes = await asyncio.gather(
             resolve_config(self.host, tool, self.key, self.owner._timeout),
             config_hashes(self.host, tool, self.key, self.owner._timeout))
         name = " ".join(tool.argv)
+        said: list[tuple[str, bool]] = []  # (message, fatal)
         if answer.state == "timeout":
-            self.problem(f"{name} config did not answer within {self.owner._timeout:g} s: "
-                         "the compose files were read directly", fatal=False)
+            said.append((f"{name} config did not answer within {self.owner._timeout:g} s: "
+                         "the compose files were read directly", False))
         elif answer.state == "no_directory":
-            self.problem(f"the project directory {self.key.working_dir} does not exist on "
-                         f"{self.host.name}")
+            said.append((f"the project directory {self.key.working_dir} does not exist on "
+                         f"{self.host.name}", True))
         elif answer.state == "unreadable":
-            self.problem(f"{name} config gave output that is not a config", fatal=False)
-        for variable in sorted(answer.unset):
-            self.problem(f"variable {variable} is not set (Compose uses an empty string)",
-                         fatal=False)
-        return answer, hashes
+            said.append((f"{name} config gave output that is not a config", False))
+        said += [(f"variable {variable} is not set (Compose uses an empty string)", False)
+                 for variable in sorted(answer.unset)]
+        return answer, hashes, said

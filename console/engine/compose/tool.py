@@ -13,6 +13,7 @@ and the unset-variable warnings are reduced to the variables' names.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -45,20 +46,27 @@ NO_DIRECTORY = 125
 
 
 async def detect(host: Host, timeout: float = COMPOSE_TIMEOUT) -> ComposeTool | None:
-    """The v2 plugin (``docker compose``) if the server has it, else ``docker-compose``."""
-    for argv in _CANDIDATES:
-        try:
-            result = await host.run([*argv, "version"], timeout=timeout)
-        except TimeoutError:
-            continue
-        if not result.ok:
-            continue
-        found = _VERSION.search(result.stdout)
-        if found is None:
-            continue
-        major, minor, patch = (int(g) if g else 0 for g in found.groups())
-        return ComposeTool(argv, f"{major}.{minor}.{patch}", major)
-    return None
+    """The v2 plugin (``docker compose``) if the server has it, else ``docker-compose``.
+
+    Both are asked at once: ``docker-compose`` v1 is a Python program that takes most of a
+    second to say its version, which the secrets pane's first round would wait for twice.
+    """
+    answers = await asyncio.gather(*(_version(host, argv, timeout) for argv in _CANDIDATES))
+    return next((tool for tool in answers if tool is not None), None)
+
+
+async def _version(host: Host, argv: tuple[str, ...], timeout: float) -> ComposeTool | None:
+    try:
+        result = await host.run([*argv, "version"], timeout=timeout)
+    except TimeoutError:
+        return None
+    if not result.ok:
+        return None
+    found = _VERSION.search(result.stdout)
+    if found is None:
+        return None
+    major, minor, patch = (int(g) if g else 0 for g in found.groups())
+    return ComposeTool(argv, f"{major}.{minor}.{patch}", major)
 
 
 def compose_command(tool: ComposeTool, key: ProjectKey, *args: str) -> list[str]:
