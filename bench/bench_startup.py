@@ -19,8 +19,10 @@ process, so interpreter start-up, imports and config loading are all counted.
 
 Baseline, same run: a bare script in a fresh process that fetches the same data with no
 UI and no framework: one asyncssh connection per server, ``docker ps`` and ``docker
-inspect`` of the secret containers, the env files, and each health URL by a raw GET (through
-the SSH connection for ``from = "server"``). Target: console - bare <= 1.0 s (medians).
+inspect`` of the secret containers, the env files, each health URL by a raw GET (through
+the SSH connection for ``from = "server"``), and Compose's ``config`` of each project
+among the containers (what the secrets pane judges a Compose container by). Target:
+console - bare <= 1.0 s (medians).
 
 **--version**: median of several runs of the installed ``ops-console --version``; target
 <= 0.3 s. Baseline: ``python -c pass``, the interpreter's own start-up.
@@ -173,10 +175,30 @@ async def _bare_server(server: dict[str, Any]) -> int:
             jobs.append(conn.run(f"docker inspect --format '{{{{json .Config.Env}}}}' {name}"))
         for check in server.get("health", []):
             jobs.append(_bare_get(conn, check))
+        jobs.append(_bare_compose_configs(conn, ps))
         results = await asyncio.gather(*jobs)
     # a refused probe or a missing container is data too (the console shows it as such)
     return sum(len(item if isinstance(item, bytes) else (item.stdout or item.stderr or ""))
                for item in results)
+
+
+async def _bare_compose_configs(conn: Any, ps: list[str]) -> bytes:
+    """Compose's own ``config`` of every project among the server's containers, as an
+    operator would ask it: the plugin, else ``docker-compose``, in the project's directory
+    (the secrets pane shows what each service declares, which only Compose knows)."""
+    listed = await conn.run(" ".join(f"'{a}'" for a in ps))
+    projects: dict[str, str] = {}
+    for line in (listed.stdout or "").splitlines():
+        labels = dict(item.partition("=")[::2]
+                      for item in json.loads(line).get("Labels", "").split(","))
+        project = labels.get("com.docker.compose.project")
+        directory = labels.get("com.docker.compose.project.working_dir")
+        if project and directory:
+            projects[project] = directory
+    answers = await asyncio.gather(*(conn.run(
+        f"cd '{directory}' && (docker compose -p '{project}' config 2>/dev/null || "
+        f"docker-compose -p '{project}' config)") for project, directory in projects.items()))
+    return b"".join((a.stdout or "").encode() for a in answers)
 
 
 async def _bare_get(conn: Any, check: dict[str, Any]) -> bytes:
