@@ -343,7 +343,13 @@ async def incident_004(pilot: Any, started: float) -> None:
     assert finding is not None and strip_of(app).view.active[0].finding is finding
     assert "connection refused" in finding.summary
     assert "Nothing listens at" in finding.fix.why and "recreate it (R)" in finding.fix.why
-    assert {e.pane for e in finding.evidence} >= {"logs", "health"}
+    # The backend logs the refusal while it answers the console's /health probe, so the line
+    # can reach the strip before the probe's 503 does: the probe joins the same finding.
+    def probe_joined() -> bool:
+        joined = active(app, "dependency_unreachable", TARGET_004)
+        return joined is not None and {e.pane for e in joined.evidence} >= {"logs", "health"}
+
+    await until(pilot, probe_joined, FIND_S, "the /health probe joined the finding")
     ids = {t.finding.id for t in strip_of(app).view.active}
     assert ids == {"dependency_unreachable"}, strip_text(app)
 
