@@ -17,6 +17,7 @@ from tests.support.compose import (
     KEY,
     WrappedHost,
     labels_for,
+    local_host,
     parsed,
     view,
     write_project,
@@ -409,8 +410,8 @@ def overlap(one: tuple[float, float], other: tuple[float, float]) -> bool:
 
 async def test_a_first_project_asks_compose_beside_reading_its_files(tmp_path: Path) -> None:
     """The first model waits for Compose once, not for each step in turn: both Compose
-    versions are asked at once, alongside the ``stat`` probe, and ``config`` runs while
-    the files are read."""
+    versions are asked at once, alongside the ``stat`` probe, and the files are read
+    while Compose is still being detected."""
     directory = write_project(tmp_path, "p", ISSUE_SHAPE)
     host = TimedHost()
     projects = ComposeProjects(Fingerprinter(KEY))
@@ -418,11 +419,55 @@ async def test_a_first_project_asks_compose_beside_reading_its_files(tmp_path: P
     v2, v1 = host.span("docker compose version"), host.span("docker-compose version")
     assert overlap(v2, v1)
     assert overlap(v2, host.span("stat -L -c %.9Y /"))
-    if shutil.which("docker-compose") is not None:
-        config = host.span("config")
-        reads = [(a, b) for what, a, b in host.spans if what.startswith("read ")]
-        assert any(overlap(config, r) for r in reads)
+    reads = [(a, b) for what, a, b in host.spans if what.startswith("read ")]
+    assert reads and reads[0][0] < min(v1[1], v2[1])
     assert sum("version" in what for what, _, _ in host.spans) == 2  # the warm-up's, once
+
+
+def config_runs(host: TimedHost) -> list[tuple[str, float, float]]:
+    return [(what, a, b) for what, a, b in host.spans
+            if " config" in what and "--hash" not in what]
+
+
+@needs_v1
+async def test_config_starts_before_detection_with_the_compose_the_labels_name(
+        tmp_path: Path) -> None:
+    """A container made by Compose v1 says so on its labels: ``config`` is asked of
+    ``docker-compose`` while detection still runs, once, and the model is the same."""
+    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
+    plain = await ComposeProjects(Fingerprinter(KEY)).project(
+        WrappedHost(), parsed(labels_for(directory, "p", "api")))
+    host = TimedHost()
+    hinted = await ComposeProjects(Fingerprinter(KEY)).project(host, parsed(labels_for(
+        directory, "p", "api", **{"com.docker.compose.version": "1.29.2"})))
+    runs = config_runs(host)
+    assert len(runs) == 1 and " docker-compose -p " in runs[0][0]
+    assert runs[0][1] < host.span("docker-compose version")[1]
+    assert plain is not None and hinted is not None
+    assert hinted.source == plain.source and hinted.source.startswith("docker-compose 1.")
+    assert hinted.services == plain.services and hinted.problems == plain.problems
+
+
+@needs_v1
+async def test_a_wrong_guess_of_compose_is_dropped_and_config_asked_again(
+        tmp_path: Path) -> None:
+    """Labels of Compose v2 on a server that has only v1: the early ``docker compose
+    config`` is abandoned, and the model is what v1 answers, with no trace of the guess."""
+    if (await local_host().run(["docker", "compose", "version"])).ok:
+        pytest.skip("this machine has the v2 plugin: the guess would be right")
+    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
+    plain = await ComposeProjects(Fingerprinter(KEY)).project(
+        WrappedHost(), parsed(labels_for(directory, "p", "api")))
+    host = TimedHost()
+    guessed = await ComposeProjects(Fingerprinter(KEY)).project(host, parsed(labels_for(
+        directory, "p", "api", **{"com.docker.compose.version": "2.24.5"})))
+    runs = config_runs(host)
+    assert [(" docker compose -p " in w, " docker-compose -p " in w) for w, _, _ in runs] \
+        == [(True, False), (False, True)]
+    assert runs[1][1] >= host.span("docker-compose version")[1]
+    assert plain is not None and guessed is not None
+    assert guessed.source == plain.source
+    assert guessed.services == plain.services and guessed.problems == plain.problems
 
 
 @needs_v1

@@ -22,6 +22,7 @@ from console.engine.shared import (
 __all__ = [
     "CONFIG_FILES_LABEL",
     "CONFIG_HASH_LABEL",
+    "COMPOSE_VERSION_LABEL",
     "ENVIRONMENT_FILE_LABEL",
     "ONEOFF_LABEL",
     "PROJECT_LABEL",
@@ -38,6 +39,7 @@ CONFIG_FILES_LABEL = COMPOSE_CONFIG_FILES_LABEL
 ENVIRONMENT_FILE_LABEL = "com.docker.compose.project.environment_file"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
+COMPOSE_VERSION_LABEL = "com.docker.compose.version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class ComposeLabels:
     environment_files: tuple[str, ...]
     config_hash: str | None
     oneoff: bool
+    compose_version: str | None = None  # of the Compose that created the container
 
     @classmethod
     def parse(cls, labels: Mapping[str, str] | None) -> ComposeLabels | None:
@@ -76,7 +79,8 @@ class ComposeLabels:
             config_files=_paths(labels.get(CONFIG_FILES_LABEL), working_dir),
             environment_files=_paths(labels.get(ENVIRONMENT_FILE_LABEL), working_dir),
             config_hash=(labels.get(CONFIG_HASH_LABEL) or "").strip() or None,
-            oneoff=(labels.get(ONEOFF_LABEL) or "").strip().lower() == "true")
+            oneoff=(labels.get(ONEOFF_LABEL) or "").strip().lower() == "true",
+            compose_version=(labels.get(COMPOSE_VERSION_LABEL) or "").strip() or None)
 
     @property
     def resolvable(self) -> bool:

@@ -32,6 +32,7 @@ from console.engine.compose.tool import (
     ComposeAnswer,
     config_hashes,
     detect,
+    likely_tool,
     resolve_config,
 )
 from console.engine.envfile import EnvFile, parse_env
@@ -179,7 +180,7 @@ class ComposeProjects:
             if entry is not None and entry.signature == signature:
                 return entry.model
             async with self._gate:
-                model = await self._resolve(host, key)
+                model = await self._resolve(host, key, labels.compose_version)
             if model.watched != watched:
                 signature = await self._signature(host, model.watched)
             state.entries[key] = _Entry(model, signature)
@@ -210,10 +211,18 @@ class ComposeProjects:
                 seen[path] = data
         return tuple((p, seen.get(p, "absent")) for p in paths)
 
-    async def _resolve(self, host: Host, key: ProjectKey) -> ProjectModel:
-        """Learn the project now; every value is classified and dropped before returning."""
+    def detected(self, host: Host) -> bool:
+        """Whether the server's Compose is known and fresh (``tool`` answers at once)."""
+        state = self._servers.get(host.name)
+        return state is not None and state.detected_at is not None \
+            and self._clock() - state.detected_at < self._detect_ttl
+
+    async def _resolve(self, host: Host, key: ProjectKey, created_by: str | None = None
+                       ) -> ProjectModel:
+        """Learn the project now; every value is classified and dropped before returning.
+        ``created_by``: the Compose version on the containers' labels, a hint of the tool."""
         try:
-            return await _Resolution(self, host, key).run()
+            return await _Resolution(self, host, key, created_by).run()
         except (HostUnavailable, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - a message here could quote a value
@@ -224,6 +233,18 @@ class ComposeProjects:
                 watched=_base_files(key))
 
 
+# Compose's answer, its config hashes, and what to say of it as (message, fatal).
+_Asked = tuple[ComposeAnswer, dict[str, str], list[tuple[str, bool]]]
+
+
+async def _abandon(asking: asyncio.Future[_Asked]) -> None:
+    """End an ask no longer wanted, and clear the values it may have got."""
+    asking.cancel()
+    ended = (await asyncio.gather(asking, return_exceptions=True))[0]
+    if isinstance(ended, tuple):
+        ended[0].discard()
+
+
 def _base_files(key: ProjectKey) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*key.config_files, *key.env_files)))
 
@@ -231,10 +252,12 @@ def _base_files(key: ProjectKey) -> tuple[str, ...]:
 class _Resolution:
     """One resolution of one project: reads, asks Compose, builds the model, clears."""
 
-    def __init__(self, owner: ComposeProjects, host: Host, key: ProjectKey) -> None:
+    def __init__(self, owner: ComposeProjects, host: Host, key: ProjectKey,
+                 created_by: str | None = None) -> None:
         self.owner = owner
         self.host = host
         self.key = key
+        self.created_by = created_by
         self.problems: list[ProjectProblem] = []
         self.dotenv: dict[str, str | None] = {}
         self.dotenv_source: dict[str, str] = {}
@@ -259,13 +282,11 @@ class _Resolution:
         env_files: dict[str, EnvFile | None] = {}
         answer: ComposeAnswer | None = None
         try:
-            tool = await self.owner.tool(self.host)
             hashes: dict[str, str] = {}
-            if tool is None:
-                files, env_files = await self._read_files()
-            else:
-                (files, env_files), (answer, hashes, asked) = await self._read_and_ask(tool)
-                for message, fatal in asked:
+            (files, env_files), (tool, asked) = await self._read_and_ask()
+            if asked is not None:
+                answer, hashes, said = asked
+                for message, fatal in said:
                     self.problem(message, fatal)
             values = answer.values if answer is not None and answer.state == "ok" else None
             unresolved = frozenset(self.shaky | (answer.unset if answer else frozenset()))
@@ -312,20 +333,20 @@ class _Resolution:
             files.discard()
             raise
 
-    async def _read_and_ask(self, tool: ComposeTool) -> tuple[
+    async def _read_and_ask(self) -> tuple[
             tuple[ComposeFiles, dict[str, EnvFile | None]],
-            tuple[ComposeAnswer, dict[str, str], list[tuple[str, bool]]]]:
+            tuple[ComposeTool | None, _Asked | None]]:
         """``_read_files`` and Compose's ``config`` side by side: the files come over SFTP
         while Compose (v1 is a Python program: a second or so) works out the same project.
         If either fails, the other is ended and what it holds is cleared."""
-        asking = asyncio.ensure_future(self._ask(tool))
+        asking = asyncio.ensure_future(self._ask_compose())
         try:
             read = await self._read_files()
         except BaseException:
             asking.cancel()
             ended = (await asyncio.gather(asking, return_exceptions=True))[0]
-            if isinstance(ended, tuple):
-                ended[0].discard()
+            if isinstance(ended, tuple) and ended[1] is not None:
+                ended[1][0].discard()
             raise
         try:
             return read, await asking
@@ -461,8 +482,28 @@ class _Resolution:
             found[path] = parse_env(data, path, interpolate=path not in raw_format)
         return found
 
-    async def _ask(self, tool: ComposeTool
-                   ) -> tuple[ComposeAnswer, dict[str, str], list[tuple[str, bool]]]:
+    async def _ask_compose(self) -> tuple[ComposeTool | None, _Asked | None]:
+        """The server's Compose and its answer (None without Compose).
+
+        On a first sight the server's Compose is still being detected (v1 takes most of a
+        second to say its version): ``config`` starts at once with the Compose the labels
+        point at, and is kept when detection finds that one, else asked again."""
+        guess = None if self.owner.detected(self.host) else likely_tool(self.created_by)
+        if guess is None:
+            tool = await self.owner.tool(self.host)
+            return tool, (await self._ask(tool) if tool is not None else None)
+        early = asyncio.ensure_future(self._ask(guess))
+        try:
+            tool = await self.owner.tool(self.host)
+        except BaseException:
+            await _abandon(early)
+            raise
+        if tool is not None and (tool.argv, tool.major) == (guess.argv, guess.major):
+            return tool, await early
+        await _abandon(early)
+        return tool, (await self._ask(tool) if tool is not None else None)
+
+    async def _ask(self, tool: ComposeTool) -> _Asked:
         """Compose's ``config`` and its hashes, with what to say of the answer (added to
         the problems after the files' own, as when the two ran one after the other)."""
         answer, hashes = await asyncio.gather(

@@ -32,6 +32,7 @@ __all__ = [
     "compose_command",
     "config_hashes",
     "detect",
+    "likely_tool",
     "parse_config_output",
     "resolve_config",
     "unset_variables",
@@ -67,6 +68,19 @@ async def _version(host: Host, argv: tuple[str, ...], timeout: float) -> Compose
         return None
     major, minor, patch = (int(g) if g else 0 for g in found.groups())
     return ComposeTool(argv, f"{major}.{minor}.{patch}", major)
+
+
+def likely_tool(created_by: str | None) -> ComposeTool | None:
+    """The Compose that ``detect`` most likely finds, judged from the version that created
+    a container (its ``com.docker.compose.version`` label): v1 is ``docker-compose``, v2
+    most often the plugin. Only a guess, to start ``config`` before detection answers."""
+    found = _VERSION.search(b"version " + (created_by or "").encode("ascii", "replace"))
+    if found is None:
+        return None
+    major = int(found.group(1))
+    if major < 1:
+        return None
+    return ComposeTool(_CANDIDATES[1] if major == 1 else _CANDIDATES[0], "", major)
 
 
 def compose_command(tool: ComposeTool, key: ProjectKey, *args: str) -> list[str]:
