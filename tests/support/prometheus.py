@@ -22,10 +22,17 @@ def recorded_now() -> datetime:
     return datetime.fromtimestamp(answer["data"]["result"][0]["value"][0], UTC)
 
 
+def metric_of(request: httpx.Request) -> str:
+    """The metric an instant query asks for (``up``, or ``max by (job, instance) (m{...})``)."""
+    expr = request.url.params["query"]
+    inner = expr.rpartition("(")[2] if expr.endswith(")") else expr
+    return inner.rstrip(")").partition("{")[0]
+
+
 def lab_handler(request: httpx.Request) -> httpx.Response:
     path = request.url.path
     if path == "/api/v1/query":
-        return httpx.Response(200, json=recorded(f"query_{request.url.params['query']}.json"))
+        return httpx.Response(200, json=recorded(f"query_{metric_of(request)}.json"))
     if path == "/api/v1/targets":
         return httpx.Response(200, json=recorded("targets.json"))
     if path == "/api/v2/alerts":

@@ -102,7 +102,26 @@ async def test_match_selector_narrows_every_query() -> None:
         return lab_handler(request)
 
     await one_round(capture, config(match='{env="prod"}'))
-    assert queries and all(q.endswith('{env="prod"}') for q in queries)
+    assert len(queries) == 9 and all('{env="prod"}' in q for q in queries)
+    assert "up{env=\"prod\"}" in queries and "probe_success{env=\"prod\"}" in queries
+    assert 'max by (job, instance, phase) (probe_http_duration_seconds{env="prod"})' in queries
+    assert 'min by (job, instance) (probe_ssl_earliest_cert_expiry{env="prod"})' in queries
+
+
+async def test_only_the_row_naming_metrics_are_asked_with_their_labels() -> None:
+    """The other metrics come one series per target (and phase), aggregated by Prometheus,
+    and still fill the rows."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/query":
+            asked.append(request.url.params["query"])
+        return lab_handler(request)
+
+    snap = (await one_round(handler)).snapshot()
+    raw = [q for q in asked if "(" not in q]
+    assert sorted(raw) == ["probe_success", "up"]
+    assert len(asked) == 9 and snap.targets
 
 
 async def test_the_interval_defaults_to_the_scrape_interval_prometheus_reports() -> None:
@@ -121,7 +140,18 @@ def failing(status: int, body: bytes = b"", ctype: str = "text/html") -> Callabl
     return handler
 
 
+def raising(exc: Exception) -> Callable[..., object]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+    return handler
+
+
 @pytest.mark.parametrize(("handler", "words"), [
+    (raising(httpx.RemoteProtocolError("Server disconnected without sending a response.")),
+     "the connection broke (the engine stopped or restarted?)"),
+    (raising(httpx.RemoteProtocolError("peer closed connection without sending complete "
+                                       "message body (incomplete chunked read)")),
+     "the connection closed mid-answer (truncated)"),
     (failing(401), "HTTP 401: credentials refused"),
     (failing(403), "HTTP 403: forbidden"),
     (failing(200, b"<html>login</html>"), "not JSON"),

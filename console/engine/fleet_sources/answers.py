@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from console.config import expand_env
 from console.engine.shared import exception_chain
@@ -56,7 +57,12 @@ async def get_json(client: httpx.AsyncClient, url: str, *,
         raise SourceError(_connect_reason(exc)) from None
     except httpx.TimeoutException as exc:
         raise SourceError(f"no answer in time ({_timeout_phase(exc)})") from None
-    except httpx.RemoteProtocolError:
+    except httpx.RemoteProtocolError as exc:
+        if "without sending a response" in str(exc):
+            # httpcore's words when a kept-alive connection was closed before any answer
+            # (the engine was killed or restarted between rounds): nothing was truncated.
+            raise SourceError("the connection broke (the engine stopped or restarted?)") \
+                from None
         raise SourceError("the connection closed mid-answer (truncated)") from None
     except httpx.NetworkError:
         # A kept-alive connection to an engine that was killed or restarted breaks on the
@@ -65,7 +71,9 @@ async def get_json(client: httpx.AsyncClient, url: str, *,
     except httpx.HTTPError as exc:
         raise SourceError(f"request failed: {type(exc).__name__}") from None
     try:
-        return json.loads(body)
+        # A round of 500 targets is about a megabyte of JSON: decoding it was a third of the
+        # fleet view's idle CPU with the standard library, orjson takes a fraction of that.
+        return orjson.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         kind = "truncated JSON" if body.lstrip()[:1] in (b"{", b"[") else "not JSON"
         raise SourceError(f"the answer is {kind} ({exc.__class__.__name__} at byte "
