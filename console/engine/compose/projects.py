@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from console.engine.compose.files import ComposeFiles, build_services, load_compose
+from console.engine.compose.files import ComposeFiles, load_compose
 from console.engine.compose.labels import ComposeLabels, ProjectKey
 from console.engine.compose.model import ComposeTool, ProjectModel, ProjectProblem, relative_to
+from console.engine.compose.service_env import build_services
 from console.engine.compose.tool import (
     COMPOSE_TIMEOUT,
     ComposeAnswer,
