@@ -14,7 +14,7 @@ from console.config import Config, ConsoleSettings, PrometheusConfig, ServerConf
 from console.engine.fleet_sources import FleetSourceService
 from console.ui.widgets.fleet_pane import FleetPane
 from console.ui.widgets.fleet_view import matching_server, target_host
-from tests.support.prometheus import lab_handler, recorded_now
+from tests.support.prometheus import lab_handler, metric_of, recorded_now
 from tests.support.ui import PaneApp
 
 PROM = "http://prom.test:9090"
@@ -126,7 +126,7 @@ async def test_hostile_label_values_are_shown_literally() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/query":
-            metric = request.url.params["query"]
+            metric = metric_of(request)
             result = [] if metric != "up" else [
                 {"metric": {"__name__": "up", "job": "j", "instance": hostile},
                  "value": [1, "0"]}]
@@ -152,7 +152,7 @@ async def test_a_later_round_updates_the_changed_cells_in_place_and_escapes_them
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/query":
-            metric = request.url.params["query"]
+            metric = metric_of(request)
             job = hostile if round_two["now"] else "j"
             value = {"up": "1", "probe_success": "0" if round_two["now"] else "1",
                      "probe_duration_seconds": "0.250" if round_two["now"] else "0.012",
