@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from console.engine.compose import ComposeProjects
+from console.engine.compose.model import ProjectModel
 from console.engine.secrets import Fingerprinter
 from console.models import CommandResult
 from tests.support.compose import (
@@ -429,21 +430,29 @@ def config_runs(host: TimedHost) -> list[tuple[str, float, float]]:
             if " config" in what and "--hash" not in what]
 
 
+async def plain_and_labelled(tmp_path: Path, created_by: str
+                             ) -> tuple[ProjectModel, ProjectModel, TimedHost]:
+    """The project's model from labels without a Compose version, and from labels naming
+    ``created_by`` (timed), each by a fresh ComposeProjects."""
+    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
+    plain = await ComposeProjects(Fingerprinter(KEY)).project(
+        WrappedHost(), parsed(labels_for(directory, "p", "api")))
+    host = TimedHost()
+    labelled = await ComposeProjects(Fingerprinter(KEY)).project(host, parsed(labels_for(
+        directory, "p", "api", **{"com.docker.compose.version": created_by})))
+    assert plain is not None and labelled is not None
+    return plain, labelled, host
+
+
 @needs_v1
 async def test_config_starts_before_detection_with_the_compose_the_labels_name(
         tmp_path: Path) -> None:
     """A container made by Compose v1 says so on its labels: ``config`` is asked of
     ``docker-compose`` while detection still runs, once, and the model is the same."""
-    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
-    plain = await ComposeProjects(Fingerprinter(KEY)).project(
-        WrappedHost(), parsed(labels_for(directory, "p", "api")))
-    host = TimedHost()
-    hinted = await ComposeProjects(Fingerprinter(KEY)).project(host, parsed(labels_for(
-        directory, "p", "api", **{"com.docker.compose.version": "1.29.2"})))
+    plain, hinted, host = await plain_and_labelled(tmp_path, "1.29.2")
     runs = config_runs(host)
     assert len(runs) == 1 and " docker-compose -p " in runs[0][0]
     assert runs[0][1] < host.span("docker-compose version")[1]
-    assert plain is not None and hinted is not None
     assert hinted.source == plain.source and hinted.source.startswith("docker-compose 1.")
     assert hinted.services == plain.services and hinted.problems == plain.problems
 
@@ -455,17 +464,11 @@ async def test_a_wrong_guess_of_compose_is_dropped_and_config_asked_again(
     config`` is abandoned, and the model is what v1 answers, with no trace of the guess."""
     if (await local_host().run(["docker", "compose", "version"])).ok:
         pytest.skip("this machine has the v2 plugin: the guess would be right")
-    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
-    plain = await ComposeProjects(Fingerprinter(KEY)).project(
-        WrappedHost(), parsed(labels_for(directory, "p", "api")))
-    host = TimedHost()
-    guessed = await ComposeProjects(Fingerprinter(KEY)).project(host, parsed(labels_for(
-        directory, "p", "api", **{"com.docker.compose.version": "2.24.5"})))
+    plain, guessed, host = await plain_and_labelled(tmp_path, "2.24.5")
     runs = config_runs(host)
     assert [(" docker compose -p " in w, " docker-compose -p " in w) for w, _, _ in runs] \
         == [(True, False), (False, True)]
     assert runs[1][1] >= host.span("docker-compose version")[1]
-    assert plain is not None and guessed is not None
     assert guessed.source == plain.source
     assert guessed.services == plain.services and guessed.problems == plain.problems
 

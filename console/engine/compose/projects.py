@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from console.engine.compose.files import ComposeFiles, load_compose
 from console.engine.compose.labels import ComposeLabels, ProjectKey
@@ -236,14 +237,18 @@ class ComposeProjects:
 
 # Compose's answer, its config hashes, and what to say of it as (message, fatal).
 _Asked = tuple[ComposeAnswer, dict[str, str], list[tuple[str, bool]]]
+_T = TypeVar("_T")
 
 
-async def _abandon(asking: asyncio.Future[_Asked]) -> None:
-    """End an ask no longer wanted, and clear the values it may have got."""
+async def _abandon(asking: asyncio.Future[_T],
+                   answer_of: Callable[[_T], ComposeAnswer | None]) -> None:
+    """End an ask no longer wanted, and clear the values its answer may hold."""
     asking.cancel()
     ended = (await asyncio.gather(asking, return_exceptions=True))[0]
-    if isinstance(ended, tuple):
-        ended[0].discard()
+    if not isinstance(ended, BaseException):
+        answer = answer_of(ended)
+        if answer is not None:
+            answer.discard()
 
 
 def _base_files(key: ProjectKey) -> tuple[str, ...]:
@@ -344,10 +349,7 @@ class _Resolution:
         try:
             read = await self._read_files()
         except BaseException:
-            asking.cancel()
-            ended = (await asyncio.gather(asking, return_exceptions=True))[0]
-            if isinstance(ended, tuple) and ended[1] is not None:
-                ended[1][0].discard()
+            await _abandon(asking, lambda ended: ended[1][0] if ended[1] else None)
             raise
         try:
             return read, await asking
@@ -497,11 +499,11 @@ class _Resolution:
         try:
             tool = await self.owner.tool(self.host)
         except BaseException:
-            await _abandon(early)
+            await _abandon(early, lambda asked: asked[0])
             raise
         if tool is not None and (tool.argv, tool.major) == (guess.argv, guess.major):
             return tool, await early
-        await _abandon(early)
+        await _abandon(early, lambda asked: asked[0])
         return tool, (await self._ask(tool) if tool is not None else None)
 
     async def _ask(self, tool: ComposeTool) -> _Asked:

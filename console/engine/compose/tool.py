@@ -74,10 +74,8 @@ def likely_tool(created_by: str | None) -> ComposeTool | None:
     """The Compose that ``detect`` most likely finds, judged from the version that created
     a container (its ``com.docker.compose.version`` label): v1 is ``docker-compose``, v2
     most often the plugin. Only a guess, to start ``config`` before detection answers."""
-    found = _VERSION.search(b"version " + (created_by or "").encode("ascii", "replace"))
-    if found is None:
-        return None
-    major = int(found.group(1))
+    found = re.match(r"v?(\d+)\.", created_by or "")
+    major = int(found.group(1)) if found else 0
     if major < 1:
         return None
     return ComposeTool(_CANDIDATES[1] if major == 1 else _CANDIDATES[0], "", major)

@@ -46,6 +46,7 @@ KEEPALIVE_S = 120.0
 # The metrics whose series name the rows (every scraped target has ``up``; a probe whose
 # own scrape target is not matched still has ``probe_success``): only their labels are kept.
 _ROW_NAMING = frozenset({"up", "probe_success"})
+_BY_PHASE = "probe_http_duration_seconds"  # one series per target and ``phase``
 
 
 class _Source:
@@ -77,7 +78,7 @@ def query_expr(metric: str, selector: str) -> str:
     certificate expiry, the highest of the rest)."""
     if metric in _ROW_NAMING:
         return f"{metric}{selector}"
-    by = "job, instance, phase" if metric == "probe_http_duration_seconds" else "job, instance"
+    by = "job, instance, phase" if metric == _BY_PHASE else "job, instance"
     how = "min" if metric == "probe_ssl_earliest_cert_expiry" else "max"
     return f"{how} by ({by}) ({metric}{selector})"
 
@@ -189,7 +190,7 @@ class FleetSourceService:
         api = PrometheusAPI(self.client, cfg.url, headers=headers, auth=auth)
         selector = cfg.match or ""
         queries = [api.query(query_expr(metric, selector), labels=metric in _ROW_NAMING,
-                             by="phase" if metric == "probe_http_duration_seconds" else None)
+                             by="phase" if metric == _BY_PHASE else None)
                    for metric in PROBE_METRICS]
         clock = asyncio.get_running_loop().time()
         read_targets = source.targets_due(clock)
