@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Protocol
 
 from console.config import Config
 from console.engine.actions import ActionService
@@ -20,9 +22,39 @@ from console.engine.hosts import OnDemandHost, make_host
 from console.engine.logs import LogService
 from console.engine.secrets import SecretService
 
-__all__ = ["Fleet"]
+__all__ = ["Fleet", "FleetView"]
 
 log = logging.getLogger(__name__)
+
+
+class FleetView(Protocol):
+    """What the UI and the diagnosis need of a Fleet: its parts to read, and its life cycle.
+
+    Every service may be absent (None): a pane tested alone is given a fleet that holds
+    only the service it shows, and each reader says what it shows without one. The real
+    ``Fleet`` always has them all, and is a ``FleetView`` as it stands.
+    """
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def hosts(self) -> Mapping[str, Host]: ...
+    @property
+    def containers(self) -> ContainerService | None: ...
+    @property
+    def secrets(self) -> SecretService | None: ...
+    @property
+    def health(self) -> HealthService | None: ...
+    @property
+    def actions(self) -> ActionService | None: ...
+    @property
+    def logs(self) -> LogService | None: ...
+    @property
+    def fleet_sources(self) -> FleetSourceService | None: ...
+
+    async def start(self) -> None: ...
+    async def activate(self, server: str) -> None: ...
+    async def stop(self) -> None: ...
 
 
 class Fleet:

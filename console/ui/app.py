@@ -71,7 +71,7 @@ from console.ui.widgets.placeholder import NotBuiltPane
 
 if TYPE_CHECKING:
     from console.config import Config
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
 __all__ = ["OpsConsoleApp"]
 
@@ -102,7 +102,7 @@ class OpsConsoleApp(App[int]):
     zoomed: reactive[bool] = reactive(False)
     """True while the active pane fills the panes' area (``z``)."""
 
-    def __init__(self, config: Config, fleet: Fleet | None = None, *,
+    def __init__(self, config: Config, fleet: FleetView | None = None, *,
                  clock: Callable[[], datetime] = utcnow,
                  pane_classes: PaneClasses | None = None) -> None:
         super().__init__()
@@ -111,7 +111,7 @@ class OpsConsoleApp(App[int]):
 
             fleet = Fleet(config)
         self.config = config
-        self.fleet = fleet
+        self.fleet: FleetView = fleet
         self.clock = clock
         # The fleet pane (key 5) exists only where [[prometheus]] blocks are configured.
         self.panes: tuple[PaneSpec, ...] = tuple(

@@ -41,6 +41,7 @@ from tests.support.docker import FakeDaemon, inspect_doc
 from tests.support.fleet import (
     FakeFleet,
     FrozenLogService,
+    NoActions,
     StaticHealth,
     StaticSecrets,
     StaticService,
@@ -264,7 +265,7 @@ def audit_entries() -> AuditRead:
     ), skipped_lines=1)
 
 
-class StaticActions:
+class StaticActions(NoActions):
     """The actions service of the screens, answering from fixed data."""
 
     def __init__(self, config: Any, *, run: FrozenRun | None = None,
@@ -309,7 +310,7 @@ def migration_run(failed: bool) -> FrozenRun:
 
 
 def with_actions(fleet: FakeFleet, **kwargs: Any) -> FakeFleet:
-    fleet.actions = StaticActions(fleet.config, **kwargs)  # type: ignore[attr-defined]
+    fleet.actions = StaticActions(fleet.config, **kwargs)
     return fleet
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -21,6 +20,7 @@ from console.engine.actions import ActionService
 from console.engine.audit import AuditLog
 from console.engine.hosts import LocalHost
 from tests.support.docker import ExecStream, FakeDockerClient
+from tests.support.fleet import BareFleet
 
 SECRET = "a-very-long-signing-secret-for-tests-0123456789"
 PASSWORD = "pw-Sekr1t-7f3a9"
@@ -56,7 +56,7 @@ def make_service(config: Config, client: FakeDockerClient | None = None, **kwarg
 
 def fleet_for(config: Any, client: FakeDockerClient | None = None, **kwargs: Any) -> Any:
     """What an action screen reads of the Fleet: the config and a real ActionService."""
-    return SimpleNamespace(config=config, actions=make_service(config, client, **kwargs))
+    return BareFleet(config, actions=make_service(config, client, **kwargs))
 
 
 def fake_exec_stream(client: FakeDockerClient, base_url: str, exec_id: str) -> ExecStream:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from console.config import Config, ConsoleSettings, ServerConfig
-from console.engine.actions import ActionService
+from console.engine.actions import ActionService, ActionsSnapshot
 from console.engine.audit import AuditLog
 from console.engine.containers import ContainerService
 from console.engine.fleet_sources import FleetSourceService
@@ -36,7 +36,37 @@ def make_config(*servers: ServerConfig, read_only: bool = False,
                   servers=tuple(servers), source=Path("/fake/config.toml"))
 
 
-class FakeFleet:
+class BareFleet:
+    """A ``FleetView`` holding only what a test gives it; every other service is None.
+
+    None is how the UI is shown a fleet without a service (a pane tested alone), so a
+    reader that forgets to allow for it fails here, not only in production.
+    """
+
+    def __init__(self, config: Config | None = None, *, hosts: dict[str, Any] | None = None,
+                 containers: Any = None, secrets: Any = None, health: Any = None,
+                 actions: Any = None, logs: Any = None, fleet_sources: Any = None) -> None:
+        self.config = config or make_config()
+        self.hosts: dict[str, Any] = hosts if hosts is not None else {}
+        self.containers = containers
+        self.secrets = secrets
+        self.health = health
+        self.actions = actions
+        self.logs = logs
+        self.fleet_sources = fleet_sources
+        self.activated: list[str] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def activate(self, server: str) -> None:
+        self.activated.append(server)
+
+    async def stop(self) -> None:
+        return None
+
+
+class FakeFleet(BareFleet):
     """What the UI needs of a Fleet: config, hosts, services, start/stop, a containers service.
 
     The containers and actions services are real (over fake hosts and daemons). With
@@ -49,9 +79,9 @@ class FakeFleet:
                  hosts: dict[str, FakeHost] | None = None,
                  daemons: dict[str, FakeDaemon] | None = None,
                  every_pane: bool = False, audit_log: Path | None = None) -> None:
-        self.config = config or make_config()
-        self.hosts: dict[str, FakeHost] = hosts or {
-            s.name: FakeHost(s.name) for s in self.config.servers}
+        config = config or make_config()
+        super().__init__(config, hosts=hosts or {
+            s.name: FakeHost(s.name) for s in config.servers})
         self.daemons = daemons if daemons is not None else standard_daemons()
         clients = fake_clients(self.daemons)
         self.containers = ContainerService(self.config, self.hosts, clients=clients)
@@ -116,6 +146,13 @@ class StaticService:
 
     async def stop(self) -> None:
         return None
+
+
+class NoActions(StaticService):
+    """An actions service that has done nothing yet: tests add the one action they watch."""
+
+    def snapshot(self) -> ActionsSnapshot:
+        return ActionsSnapshot(servers={})
 
 
 class NoContainers(StaticService):

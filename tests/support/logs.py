@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from console.config import Config, ConsoleSettings, LogRuleConfig, LogsConfig, ServerConfig
 from console.engine.logs import LogService
-from tests.support.fleet import NoContainers
+from tests.support.fleet import BareFleet, NoContainers
 
 
 def make_log_service(buffer_lines: int = 10_000, rules: Iterable[LogRuleConfig] = (),
@@ -21,9 +21,10 @@ def make_log_service(buffer_lines: int = 10_000, rules: Iterable[LogRuleConfig] 
                       containers=NoContainers(), flush_interval=flush)
 
 
-class LogsFleet:
+class LogsFleet(BareFleet):
     """What the logs pane reads of the Fleet: its config and a LogService fed directly."""
 
     def __init__(self, buffer_lines: int = 10_000) -> None:
-        self.logs = make_log_service(buffer_lines, flush=0.02)
-        self.config = self.logs.config
+        logs = make_log_service(buffer_lines, flush=0.02)
+        super().__init__(logs.config, logs=logs)
+        self.logs: LogService = logs

@@ -14,26 +14,23 @@ from console.config import Config, ConsoleSettings, PrometheusConfig, ServerConf
 from console.engine.fleet_sources import FleetSourceService
 from console.ui.widgets.fleet_pane import FleetPane
 from console.ui.widgets.fleet_view import matching_server, target_host
+from tests.support.fleet import BareFleet
 from tests.support.prometheus import lab_handler, metric_of, recorded_now
 from tests.support.ui import PaneApp
 
 PROM = "http://prom.test:9090"
 
 
-class PaneFleet:
+class PaneFleet(BareFleet):
     """What the fleet pane reads of the Fleet: config, hosts, fleet_sources, activate."""
 
     def __init__(self, handler: Any, servers: tuple[ServerConfig, ...] = ()) -> None:
-        self.config = Config(console=ConsoleSettings(), servers=servers, prometheus=(
+        config = Config(console=ConsoleSettings(), servers=servers, prometheus=(
             PrometheusConfig(name="lab", url=PROM, alertmanager_url="http://am.test:9093"),))
-        self.fleet_sources = FleetSourceService(self.config,
-                                                transport=httpx.MockTransport(handler),
-                                                clock=recorded_now)
-        self.hosts: dict[str, Any] = {}
-        self.activated: list[str] = []
-
-    async def activate(self, server: str) -> None:
-        self.activated.append(server)
+        sources = FleetSourceService(config, transport=httpx.MockTransport(handler),
+                                     clock=recorded_now)
+        super().__init__(config, fleet_sources=sources)
+        self.fleet_sources: FleetSourceService = sources
 
 
 def pane_app(fleet: PaneFleet) -> PaneApp:

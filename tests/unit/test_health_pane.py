@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from textual.app import App
@@ -29,6 +28,7 @@ from console.ui.widgets.health_pane import (
     format_ago,
     sparkline,
 )
+from tests.support.fleet import BareFleet
 from tests.support.hosts import TunnelHost
 from tests.support.http import fixed, http_response, never, serve
 from tests.support.ui import PaneApp
@@ -88,7 +88,7 @@ def fleet_with(health: Any, servers: tuple[str, ...] = ("alpha",), hosts: Any = 
     config = Config(console=ConsoleSettings(),
                     servers=tuple(ServerConfig(name=n) for n in servers),
                     source=Path("t.toml"))
-    return SimpleNamespace(config=config, health=health, hosts=hosts or {})
+    return BareFleet(config, health=health, hosts=hosts or {})
 
 
 def pane_app(fleet: Any, clock: Callable[[], datetime] | None = lambda: NOW) -> PaneApp:
@@ -256,7 +256,7 @@ def service(checks: list[HealthCheck]) -> tuple[Any, HealthService]:
     server = ServerConfig(name="local", health=tuple(checks))
     config = Config(console=ConsoleSettings(), servers=(server,), source=Path("t.toml"))
     svc = HealthService(config, {}, seed=3)
-    return SimpleNamespace(config=config, health=svc, hosts={}), svc
+    return BareFleet(config, health=svc), svc
 
 
 async def test_real_service_results_reach_the_pane() -> None:

@@ -66,7 +66,7 @@ async def test_a_fleet_without_an_actions_service_restarts_nothing(tmp_path: Pat
     """No unaudited way round: without the actions service, no restart reaches the
     container service either."""
     fleet = FakeFleet(audit_log=tmp_path / "audit.jsonl")
-    del fleet.actions
+    fleet.actions = None
     fleet.services = [fleet.containers]
     app = make_app(fleet)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from console.engine.secrets import SecretService
 from console.models import ConnState
 from console.ui.widgets.secrets_pane import SecretsPane, short_place
 from tests.support.docker import FakeDaemon, fake_clients
+from tests.support.fleet import BareFleet
 from tests.support.hosts import FakeHost
 from tests.support.secrets import STRONG, STRONG2, World, config_of
 from tests.support.ui import PaneApp
@@ -27,8 +27,8 @@ def pane_app(fleet: Any, clock: Any = None) -> PaneApp:
     return PaneApp(fleet, lambda f: SecretsPane(f, id="pane"), clock=clock or (lambda: FROZEN))
 
 
-def fleet_of(world: World) -> SimpleNamespace:
-    return SimpleNamespace(secrets=world.service(), hosts=world.hosts)
+def fleet_of(world: World) -> BareFleet:
+    return BareFleet(secrets=world.service(), hosts=world.hosts)
 
 
 def screen_text(app: App[Any]) -> str:
@@ -129,7 +129,7 @@ async def test_server_text_is_shown_literally_never_as_markup_or_escapes() -> No
     config = config_of(ServerConfig(name="local", secrets=SecretsConfig(infer=True)))
     service = SecretService(config, {"local": host}, clients=fake_clients({"local": daemon}))
     await service.refresh()
-    app = pane_app(SimpleNamespace(secrets=service, hosts={"local": host}))
+    app = pane_app(BareFleet(secrets=service, hosts={"local": host}))
     async with app.run_test(size=(160, 40)) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()
@@ -143,7 +143,7 @@ async def test_live_updates_reach_the_pane() -> None:
     world = World()
     service = SecretService(world.config, world.hosts, clients=fake_clients(world.daemons),
                             interval=60)
-    app = pane_app(SimpleNamespace(secrets=service, hosts=world.hosts))
+    app = pane_app(BareFleet(secrets=service, hosts=world.hosts))
     async with app.run_test(size=(160, 50)) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()
@@ -169,7 +169,7 @@ async def test_live_updates_reach_the_pane() -> None:
 
 
 async def test_without_a_secrets_service_the_pane_says_so() -> None:
-    app = pane_app(SimpleNamespace(hosts={}))
+    app = pane_app(BareFleet(hosts={}))
     async with app.run_test(size=(100, 20)) as pilot:
         await pilot.pause()
         assert app.query_one(SecretsPane).plain_lines() == ["secrets service not available"]
@@ -197,7 +197,7 @@ async def test_a_burst_of_service_changes_is_one_message_and_one_redraw() -> Non
 
     service = Subscribed()
     seen: list[Any] = []
-    app = pane_app(SimpleNamespace(secrets=service, hosts={}))
+    app = pane_app(BareFleet(secrets=service, hosts={}))
     async with app.run_test(size=(160, 40), message_hook=seen.append) as pilot:
         pane = app.query_one(SecretsPane)
         await pilot.pause()

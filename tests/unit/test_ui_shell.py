@@ -29,7 +29,7 @@ from console.ui.widgets.logs import LogsPane
 from console.ui.widgets.placeholder import NotBuiltPane
 from tests.support.clock import FROZEN_NOW
 from tests.support.docker import FakeDaemon, inspect_doc
-from tests.support.fleet import FakeFleet, make_config
+from tests.support.fleet import FakeFleet, NoActions, make_config
 from tests.support.ui import PLACEHOLDERS, loaded, messages, until
 
 pytestmark = pytest.mark.timeout(60)
@@ -418,7 +418,7 @@ async def test_protected_server_needs_the_typed_name() -> None:
 async def test_restart_goes_through_the_actions_service_when_there_is_one() -> None:
     calls: list[tuple[str, str]] = []
 
-    class Actions:
+    class Actions(NoActions):
         async def restart(self, server: str, container: str) -> ActionResult:
             calls.append((server, container))
             return ActionResult("restart", server, container, False, detail="audit is down")

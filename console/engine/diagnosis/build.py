@@ -31,7 +31,7 @@ from console.models import (
 )
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
 __all__ = ["MAX_LINES", "from_fleet", "from_snapshots"]
 
@@ -177,7 +177,7 @@ def from_snapshots(
     return DiagnosisInput(tuple(servers), now, alerts=tuple(alerts))
 
 
-def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900,
+def from_fleet(fleet: FleetView, now: datetime, window_s: int = 900,
                lines: Sequence[LogLine] | None = None) -> DiagnosisInput:
     """``from_snapshots`` over a running ``Fleet``'s services.
 
@@ -185,12 +185,12 @@ def from_fleet(fleet: Fleet, now: datetime, window_s: int = 900,
     the last ones of each server from the log batches, cheaper than copying every buffer).
     A fleet lacking a service (the UI shell's test fleets) gives that service's part empty.
     """
-    containers = getattr(fleet, "containers", None)
-    health = getattr(fleet, "health", None)
-    secrets = getattr(fleet, "secrets", None)
-    logs = getattr(fleet, "logs", None)
-    actions = getattr(fleet, "actions", None)
-    sources = getattr(fleet, "fleet_sources", None)
+    containers = fleet.containers
+    health = fleet.health
+    secrets = fleet.secrets
+    logs = fleet.logs
+    actions = fleet.actions
+    sources = fleet.fleet_sources
     if lines is None:
         lines = logs.buffered() if logs is not None else []
     return from_snapshots(

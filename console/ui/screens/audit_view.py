@@ -31,7 +31,7 @@ from console.ui.safe_text import safe
 from console.ui.themes import severity_style, state_style
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
     from console.ui.app import OpsConsoleApp
 
 __all__ = ["AuditScreen", "action_commands", "open_audit"]
@@ -86,10 +86,10 @@ class AuditScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         super().__init__()
         self.fleet = fleet
-        self.actions = getattr(fleet, "actions", None)
+        self.actions = fleet.actions
         self.read: AuditRead | None = None
 
     def compose(self) -> ComposeResult:
@@ -102,7 +102,7 @@ class AuditScreen(ModalScreen[None]):
             yield Static(Text("r: reload · esc or q: close"), id="hint", markup=False)
 
     def _title(self, extra: str = "") -> Text:
-        path = getattr(getattr(self.actions, "audit", None), "path", None)
+        path = self.actions.audit.path if self.actions is not None else None
         text = Text.assemble("Audit log", (f"  {path}" if path else "", "dim"))
         if extra:
             text.append("  ")
@@ -181,7 +181,7 @@ def _show_migration(app: OpsConsoleApp, server: str) -> None:
 
 
 def _cancel_migration(app: OpsConsoleApp, server: str) -> None:
-    actions = getattr(app.fleet, "actions", None)
+    actions = app.fleet.actions
     if actions is not None and actions.cancel_migration(server):
         app.notify(f"Cancelling the migration on {server}…", markup=False)
     else:
@@ -190,8 +190,7 @@ def _cancel_migration(app: OpsConsoleApp, server: str) -> None:
 
 def action_commands(app: OpsConsoleApp) -> Iterator[CommandEntry]:
     """Palette: the audit log, and the running migrations (show / cancel)."""
-    fleet = getattr(app, "fleet", None)
-    actions = getattr(fleet, "actions", None)
+    actions = app.fleet.actions
     if actions is None:
         return
     yield ("Audit log", partial(open_audit, app),

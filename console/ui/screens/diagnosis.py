@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,6 +27,9 @@ from textual.widgets.option_list import Option
 from console.engine.diagnosis import DiagnosisView, Evidence, Finding, Tracked
 from console.ui.safe_text import safe
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip, severity_style
+
+if TYPE_CHECKING:
+    from console.ui.app import OpsConsoleApp
 
 __all__ = ["DiagnosisScreen", "jump_to"]
 
@@ -44,10 +47,10 @@ class _Row:
     evidence: Evidence | None = None
 
 
-def jump_to(app: Any, evidence: Evidence) -> bool:
+def jump_to(app: OpsConsoleApp, evidence: Evidence) -> bool:
     """Focus the evidence's pane and, where the pane can, select its row."""
     pane_id = _PANE_OF.get(evidence.pane, "containers")
-    spec = next((s for s in getattr(app, "panes", ()) if s.id == pane_id), None)
+    spec = next((s for s in app.panes if s.id == pane_id), None)
     if spec is None:
         return False
     app.action_focus_pane(spec.key)
@@ -203,26 +206,20 @@ class DiagnosisScreen(ModalScreen[None]):
         run_fix(self.app, finding)
 
 
-def run_fix(app: Any, finding: Finding) -> None:
+def run_fix(app: OpsConsoleApp, finding: Finding) -> None:
     """A finding's fix through the app's own confirmed and audited actions."""
     fix = finding.fix
     server = finding.server
     if fix.action == "restart":
-        snapshot = app.fleet.containers.snapshot()
-        info = snapshot.find(server, fix.target) if hasattr(snapshot, "find") else None
+        containers = app.fleet.containers
+        info = containers.find(server, fix.target) if containers is not None else None
         if info is None:
             app.notify(f"{fix.target} is no longer listed on {server}.", markup=False,
                        severity="warning")
             return
         app.request_restart(server, info.id)
     elif fix.action == "recreate":
-        request = getattr(app, "request_recreate", None)
-        if callable(request):
-            request(server, fix.target)
-        else:
-            app.notify(f"Recreate is not built into this console yet. By hand on {server}: "
-                       f"docker compose up -d --no-deps --force-recreate <service of "
-                       f"{fix.target}> in its project directory.", markup=False, timeout=20)
+        app.request_recreate(server, fix.target)
     elif fix.action == "migrate":
         app.action_migrate(server)
     elif fix.action == "test_login":

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from rich.style import Style
 
     from console.engine.contracts import Unsubscribe
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
 __all__ = ["MigrateScreen"]
 
@@ -88,11 +88,11 @@ class MigrateScreen(ModalScreen[ActionResult | None]):
     }
     """
 
-    def __init__(self, fleet: Fleet, server_name: str) -> None:
+    def __init__(self, fleet: FleetView, server_name: str) -> None:
         super().__init__()
         self.fleet = fleet
         self.server_name = server_name
-        self.actions = getattr(fleet, "actions", None)
+        self.actions = fleet.actions
         self.plan: MigrationPlan | None = None
         self.run: MigrationRun | None = None
         self.result: ActionResult | None = None
@@ -136,7 +136,7 @@ class MigrateScreen(ModalScreen[ActionResult | None]):
         self.app.push_screen(self._confirm_screen(self.plan), callback=self._confirmed)
 
     def _refusal(self) -> str | None:
-        config = getattr(self.fleet, "config", None)
+        config = self.fleet.config
         if config is not None and config.console.read_only:
             return ("Read-only mode (console.read_only = true): migrate refused. "
                     "Nothing was run.")

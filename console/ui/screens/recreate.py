@@ -16,7 +16,7 @@ Importing this module registers the palette entries (recreate and shell per cont
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events
@@ -30,13 +30,17 @@ from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.migrate import MigrateScreen
 from console.ui.widgets.diagnosis_strip import fix_note_line
 
+if TYPE_CHECKING:
+    from console.engine.fleet import FleetView
+    from console.ui.app import OpsConsoleApp
+
 __all__ = ["RecreateScreen", "open_shell"]
 
 
 class RecreateScreen(MigrateScreen):
     """Confirm, run and watch one service's recreate; dismisses with its ActionResult."""
 
-    def __init__(self, fleet: Any, server_name: str, container: str) -> None:
+    def __init__(self, fleet: FleetView, server_name: str, container: str) -> None:
         super().__init__(fleet, server_name)
         self.container = container
 
@@ -115,9 +119,9 @@ class RecreateScreen(MigrateScreen):
             self.query_one("#hint").update(Text("c or esc: cancel the recreate"))
 
 
-async def open_shell(app: Any, server: str, container: str) -> None:
+async def open_shell(app: OpsConsoleApp, server: str, container: str) -> None:
     """``docker exec -it`` in ``container`` with the TUI suspended, then the console back."""
-    actions = getattr(app.fleet, "actions", None)
+    actions = app.fleet.actions
     if actions is None:
         app.say("A shell is not available: this console has no actions service.",
                 severity="warning")
@@ -138,12 +142,11 @@ async def open_shell(app: Any, server: str, container: str) -> None:
 
 
 @register_command_source
-def _palette(app: Any) -> list[CommandEntry]:
-    containers = getattr(app.fleet, "containers", None)
+def _palette(app: OpsConsoleApp) -> list[CommandEntry]:
+    containers = app.fleet.containers
     if containers is None:
         return []
-    snapshot = containers.snapshot()
-    servers = getattr(snapshot, "servers", snapshot)
+    servers = containers.snapshot().servers
     entries: list[CommandEntry] = []
     for server, part in servers.items():
         for info in part.containers:

@@ -37,7 +37,7 @@ from console.ui.safe_text import safe
 from console.ui.themes import severity_style, state_style
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
 __all__ = ["TestLoginScreen", "format_time_left"]
 
@@ -120,11 +120,11 @@ class TestLoginScreen(ModalScreen[LoginResult | None]):
     }
     """
 
-    def __init__(self, fleet: Fleet, server_name: str) -> None:
+    def __init__(self, fleet: FleetView, server_name: str) -> None:
         super().__init__()
         self.fleet = fleet
         self.server_name = server_name
-        self.actions = getattr(fleet, "actions", None)
+        self.actions = fleet.actions
         self.result: LoginResult | None = None
         self.refusal = ""
         self.busy = False
@@ -153,7 +153,7 @@ class TestLoginScreen(ModalScreen[LoginResult | None]):
             yield Static(Text("r: send again · esc or q: close"), id="hint", markup=False)
 
     def _request_text(self) -> Text:
-        config = getattr(self.fleet, "config", None)
+        config = self.fleet.config
         try:
             login = config.server(self.server_name).test_login if config else None
         except KeyError:

@@ -31,7 +31,7 @@ from console.ui.widgets.live import LiveTable
 
 if TYPE_CHECKING:
     from console.engine.containers import ContainerService, ServerContainers
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
 __all__ = ["COLUMNS", "ContainersPane", "format_uptime"]
 
@@ -90,11 +90,11 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
     }
     """
 
-    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: FleetView, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__(fleet, clock=clock, id=id)
         # A fleet without the service (a partial test fake) shows "not available".
-        self.service: ContainerService | None = getattr(fleet, "containers", None)
+        self.service: ContainerService | None = fleet.containers
         self.chosen = False
         """True once the operator has put the cursor somewhere himself."""
         self._follow: tuple[str, str] | None = None

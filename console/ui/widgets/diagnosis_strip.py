@@ -20,7 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.timer import Timer
@@ -38,6 +38,9 @@ from console.models import LogLine, Severity, utcnow
 from console.ui.messages import EngineChanged
 from console.ui.safe_text import safe
 
+if TYPE_CHECKING:
+    from console.engine.fleet import FleetView
+
 __all__ = ["DiagnosisStrip", "fix_note_line", "severity_style"]
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,6 @@ log = logging.getLogger(__name__)
 COALESCE_S = 0.5
 TICK_S = 30.0
 ROOMY_LINES = 3
-_SERVICES = ("containers", "health", "secrets", "actions", "logs", "fleet_sources")
 
 
 def severity_style(severity: Severity) -> str:
@@ -95,7 +97,7 @@ class DiagnosisStrip(Static):
     }
     """
 
-    def __init__(self, fleet: Any, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: FleetView, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__("diagnosis: waiting for the first snapshot", id=id, markup=False)
         self.fleet = fleet
@@ -114,13 +116,14 @@ class DiagnosisStrip(Static):
     # -- following the services ----------------------------------------------------------
 
     def on_mount(self) -> None:
-        for name in _SERVICES:
-            service = getattr(self.fleet, name, None)
-            if service is not None and hasattr(service, "subscribe"):
+        fleet = self.fleet
+        for service in (fleet.containers, fleet.health, fleet.secrets, fleet.actions,
+                        fleet.logs, fleet.fleet_sources):
+            if service is not None:
                 self._unsubscribe.append(service.subscribe(self._on_change))
-        for host in getattr(self.fleet, "hosts", {}).values():
+        for host in fleet.hosts.values():
             self._unsubscribe.append(host.add_status_listener(self._on_change))
-        logs = getattr(self.fleet, "logs", None)
+        logs = fleet.logs
         if logs is not None:
             self._keep(logs.buffered()[-MAX_LINES * 4:])
         self._ticker = self.set_interval(TICK_S, self.rediagnose, pause=True)

@@ -33,7 +33,7 @@ from console.ui.widgets.fleet_view import GROUPS, FleetLine, fleet_lines, matchi
 from console.ui.widgets.health_pane import format_ago
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
 __all__ = ["FleetPane"]
 
@@ -119,7 +119,7 @@ class FleetPane(Vertical, can_focus=False):
                 tooltip="Clear the filter"),
     ]
 
-    def __init__(self, fleet: Fleet, **kwargs: Any) -> None:
+    def __init__(self, fleet: FleetView, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.fleet = fleet
         self.group = "none"

@@ -24,7 +24,7 @@ from console.ui.safe_text import make_visible
 from console.ui.themes import state_style
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
 __all__ = ["ServerStatusBar"]
 
@@ -45,7 +45,7 @@ class ServerStatusBar(Widget):
     }
     """
 
-    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] = utcnow,
+    def __init__(self, fleet: FleetView, *, clock: Callable[[], datetime] = utcnow,
                  read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.fleet = fleet

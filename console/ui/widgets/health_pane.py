@@ -32,7 +32,7 @@ from console.ui.themes import state_style
 from console.ui.widgets.live import LiveTable
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
     from console.engine.health import HealthService
 
 __all__ = ["COLUMNS", "HealthPane", "format_ago", "sparkline"]
@@ -143,11 +143,11 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
     }
     """
 
-    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: FleetView, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__(fleet, clock=clock, id=id, cursor_foreground_priority="renderable")
         # A fleet without the service (a partial test fake) shows "not available".
-        self.service: HealthService | None = getattr(fleet, "health", None)
+        self.service: HealthService | None = fleet.health
         self._states: dict[tuple[str, str], EndpointState] = {}
 
     def watched(self) -> HealthService | None:

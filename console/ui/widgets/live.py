@@ -31,7 +31,7 @@ from console.models import utcnow
 from console.ui.messages import HostChanged, ServiceChanged, post_change, post_host_change
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
 
     _WidgetMixin = Widget
 else:  # a mixin at run time: as a Widget subclass it would upset DataTable's CSS classes
@@ -61,13 +61,13 @@ class FleetWatcher(_WidgetMixin):
     #: arrive a few milliseconds apart (probes of one round) cost one redraw, not several.
     COALESCE_S: ClassVar[float] = 0.0
 
-    fleet: Fleet
+    fleet: FleetView
     _clock: Callable[[], datetime] | None
     _unsubscribe: list[Unsubscribe]
     _pending: bool
     _ticker: Timer | None
 
-    def _init_watcher(self, fleet: Fleet, clock: Callable[[], datetime] | None) -> None:
+    def _init_watcher(self, fleet: FleetView, clock: Callable[[], datetime] | None) -> None:
         self.fleet = fleet
         self._clock = clock
         self._unsubscribe = []
@@ -145,7 +145,7 @@ class LiveTable(FleetWatcher, DataTable, Generic[RefT]):
     #: transient message (a lost server's reason) must not leave the table wide for good.
     REBUILD_COLUMNS: ClassVar[bool] = False
 
-    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: FleetView, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None,
                  cursor_foreground_priority: Literal["css", "renderable"] = "css") -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False,

@@ -39,7 +39,7 @@ from console.ui.themes import state_style
 from console.ui.widgets.live import FleetWatcher
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
     from console.engine.secrets import SecretService, ServerSecrets
 
     Snapshot = dict[str, ServerSecrets]
@@ -109,12 +109,12 @@ class SecretsPane(FleetWatcher, VerticalScroll, can_focus=True):
     }
     """
 
-    def __init__(self, fleet: Fleet, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, fleet: FleetView, *, clock: Callable[[], datetime] | None = None,
                  id: str | None = None) -> None:
         super().__init__(id=id)
         self._init_watcher(fleet, clock)
         # A fleet without the service (a partial test fake) shows "not available".
-        self.service: SecretService | None = getattr(fleet, "secrets", None)
+        self.service: SecretService | None = fleet.secrets
         self._sections = {name: Static(id=f"secrets-{name}", classes=f"-{name}")
                           for name in SECTIONS}
         self._shown: list[RenderableType] = []

@@ -39,7 +39,7 @@ from console.ui.widgets.logs.summary import RuleCounts, StatusFacts, StatusLine,
 from console.ui.widgets.logs.view import LogView
 
 if TYPE_CHECKING:
-    from console.engine.fleet import Fleet
+    from console.engine.fleet import FleetView
     from console.engine.logs import LogService
 
 __all__ = ["LogsPane"]
@@ -157,11 +157,11 @@ class LogsPane(Vertical):
     """True (the default): a long message continues under its row, so the words that
     matter are on the first screen. False: one row per line, cut at the pane's edge."""
 
-    def __init__(self, fleet: Fleet, *, id: str | None = None) -> None:
+    def __init__(self, fleet: FleetView, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.fleet = fleet
         # A fleet without the service (a partial test fake) says "no log service".
-        self.service: LogService | None = getattr(fleet, "logs", None)
+        self.service: LogService | None = fleet.logs
         self.filter: re.Pattern[str] | None = None
         self.skipped = 0
         self.new_while_paused = 0
