@@ -234,7 +234,7 @@ class OpsConsoleApp(App[int]):
     # -- focus and the compact layout ----------------------------------------------------
 
     def watch_active_pane(self, pane_id: str) -> None:
-        if self.is_mounted:
+        if self.is_mounted(self.strip):
             self.show_active(pane_id)
 
     def show_active(self, pane_id: str) -> None:
@@ -254,7 +254,7 @@ class OpsConsoleApp(App[int]):
         self.zoomed = False
 
     def watch_zoomed(self, zoomed: bool) -> None:
-        if not self.is_mounted:
+        if not self.is_mounted(self.strip):
             return
         self.query_one("#panes").set_class(zoomed, "-zoomed")
         self.query_one(PaneTabs).set_class(zoomed, "-zoomed")

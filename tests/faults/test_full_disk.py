@@ -74,7 +74,7 @@ async def _restart_via_keys(pilot: Any, name: str) -> None:
     app = pilot.app
     pane = app.pane("containers")
     pane.focus()
-    assert pane.select_container("alpha", name)
+    assert pane.select_container_row("alpha", name)
     await pilot.press("r")
     await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm modal")
     await pilot.press("y")

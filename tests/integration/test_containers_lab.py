@@ -86,7 +86,7 @@ async def restart_through_ui(pilot: Any, lab: Any, server: str, name: str,
     try:
         before = await started_at(lab, name)
         pane.focus()
-        assert pane.select_container(server, name)
+        assert pane.select_container_row(server, name)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm modal")
         await confirm()

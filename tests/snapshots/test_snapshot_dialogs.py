@@ -61,7 +61,7 @@ def select(server: str, name: str) -> Callable[[Any], None]:
     def pick(pilot: Any) -> None:
         pane = pilot.app.pane("containers")
         pane.focus()
-        assert pane.select_container(server, name)
+        assert pane.select_container_row(server, name)
 
     return pick
 

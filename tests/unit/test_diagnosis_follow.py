@@ -192,7 +192,7 @@ async def test_a_click_on_a_row_is_the_operators_choice_too() -> None:
         await pilot.click(ContainersPane, offset=(8, 3))  # header, alpha, crm, crm-backend-1
         await pilot.pause()
         assert pane.chosen and selected(app) == "crm-backend-1"
-        assert pane.select_container("alpha", "crm-nginx-1")
+        assert pane.select_container_row("alpha", "crm-nginx-1")
         stop_backend(fleet)
         await until(pilot, lambda: top_has(app, "backend_down_behind_proxy"))
         await strip_settled(pilot)
@@ -298,7 +298,7 @@ async def test_R_from_d_acts_on_the_findings_target_and_the_note_names_the_findi
         pane = await loaded(pilot)
         await until(pilot, lambda: any(t.finding.id == "secret_stale_in_container"
                                        for t in app.strip.view.active))
-        assert pane.select_container("alpha", "crm-nginx-1")  # the operator's row
+        assert pane.select_container_row("alpha", "crm-nginx-1")  # the operator's row
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, DiagnosisScreen))
         screen = app.screen

@@ -115,7 +115,7 @@ async def test_the_fix_key_in_d_confirms_a_restart_of_the_findings_target() -> N
     async with app.run_test(size=(160, 48)) as pilot:
         await loaded(pilot)
         pane = app.pane("containers")
-        assert pane.select_container("alpha", "crm-nginx-1")  # another row is selected
+        assert pane.select_container_row("alpha", "crm-nginx-1")  # another row is selected
         stop_backend(fleet)
         await until(pilot, lambda: "backend_down_behind_proxy" in ids(app))
         await pilot.press("d")

@@ -46,7 +46,7 @@ def make_app(fleet: FakeFleet | None = None, **config_kw: Any) -> OpsConsoleApp:
 async def select(pilot: Any, server: str, name: str) -> None:
     pane = pilot.app.pane("containers")
     pane.focus()
-    assert pane.select_container(server, name)
+    assert pane.select_container_row(server, name)
     await pilot.pause()
 
 

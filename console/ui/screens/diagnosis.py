@@ -1,7 +1,7 @@
 """The ``d`` screen: every finding with its evidence, its fix, and what recovered.
 
 Each finding is a row, followed by its evidence rows and its fix. ``enter`` on an evidence
-row closes the screen and jumps to that pane and row (``select_container`` /
+row closes the screen and jumps to that pane and row (``select_container_row`` /
 ``select_endpoint`` when the pane offers it; the pane is focused in any case). The fix key
 of the highlighted finding (``r``, ``R``, ``m``, ``t``) runs that fix on the finding's target
 through the app's confirmed and audited path; a manual fix only shows its words. Findings
@@ -37,7 +37,7 @@ __all__ = ["DiagnosisScreen", "jump_to"]
 _PANE_OF = {"containers": "containers", "connection": "containers", "health": "health",
             "secrets": "secrets", "volumes": "secrets", "logs": "logs",
             "actions": "containers", "fleet": "fleet"}
-_SELECTORS = {"containers": "select_container", "health": "select_endpoint",
+_SELECTORS = {"containers": "select_container_row", "health": "select_endpoint",
               "secrets": "select_secret", "logs": "select_line"}
 
 

@@ -118,7 +118,7 @@ class ContainersPane(LiveTable[RowRef], can_focus=True):
             return None
         return self.service.find(ref.server, ref.container_id)
 
-    def select_container(self, server: str, name: str) -> bool:
+    def select_container_row(self, server: str, name: str) -> bool:
         """Put the cursor on a container by name (palette, ``d``'s evidence, tests): the
         operator's choice, which the diagnosis no longer overrides. False if not shown."""
         self.chosen = True

@@ -285,7 +285,7 @@ class LogView(ScrollView, can_focus=True):
             text.stylize(self.get_component_rich_style("logview--cursor", partial=True))
         return Strip(list(text.render(self.app.console)))
 
-    def _render(self, line: LogLine, width: int, is_cursor: bool, base: Style) -> Strip:
+    def _render_row(self, line: LogLine, width: int, is_cursor: bool, base: Style) -> Strip:
         """The line on one row of ``width`` cells, cut at the edge."""
         return self._styled(line, is_cursor).crop_extend(0, width, base).simplify()
 
@@ -294,7 +294,7 @@ class LogView(ScrollView, can_focus=True):
         """The line's ``rows`` rows: the first one full width, the others indented."""
         width = self.size.width
         if rows == 1:
-            return [self._render(line, width, is_cursor, base)]
+            return [self._render_row(line, width, is_cursor, base)]
         strip = self._styled(line, is_cursor)
         end = strip.cell_length
         cuts, more = self._cuts(line, width, end)
