@@ -73,7 +73,7 @@ async def test_log_rows_render_hostile_lines_literally_on_one_row() -> None:
                            seq=next(seq))
             row = view.format(line)
             assert "\n" not in row.plain
-            strip = view._render(line, width, is_cursor=True, base=Style())
+            strip = view._render_row(line, width, is_cursor=True, base=Style())
             drawn = "".join(segment.text for segment in strip)
             assert raw_controls(drawn, allow_newline=False) == [], repr(drawn)
             assert strip.cell_length == width  # exactly one row, cut to the pane
