@@ -90,7 +90,12 @@ async def loaded(pilot: Any) -> Any:
     pane = app.pane("containers")
     await until(pilot, lambda: all(s.state == "ok"
                                    for s in app.fleet.containers.snapshot().values()))
-    await until(pilot, lambda: any("crm-backend-1" in row[0] for row in pane.row_texts()))
+    # Every server's rows, not only the first's: the pane redraws after the change event,
+    # so a listed server's rows can lag its state by one frame.
+    names = [c.name for part in app.fleet.containers.snapshot().values()
+             for c in part.containers]
+    await until(pilot, lambda: all(any(name in row[0] for row in pane.row_texts())
+                                   for name in names))
     return pane
 
 
