@@ -4,7 +4,7 @@ A second Prometheus (port 19190, its own data dir) scrapes 500 blackbox probes o
 target server (``/t/0`` .. ``/t/499``) through the lab's blackbox_exporter, every 5 s.
 
 - **First full frame beyond the queries' own time.** Baseline: a bare script in a fresh
-  process that makes the same requests with httpx (the nine instant queries, the targets
+  process that makes the same requests with httpx (the four instant queries, the targets
   list and the alert list) and decodes them. Console: a fresh process running the real
   ``OpsConsoleApp`` (headless, 160x50) with only the ``[[prometheus]]`` block, until the
   frame drawn after the fleet pane lists all 500 targets. Both clocks start at spawn.
@@ -114,12 +114,12 @@ def child_bare(url: str) -> None:
     """The same requests as one round of the console, with httpx alone."""
     import httpx
 
-    from console.engine.fleet_sources.prometheus import PROBE_METRICS
+    from console.engine.fleet_sources.prometheus import QUERY_GROUPS
 
     async def main() -> int:
         async with httpx.AsyncClient(timeout=30) as client:
-            requests = [client.get(f"{url}/api/v1/query", params={"query": m})
-                        for m in PROBE_METRICS]
+            requests = [client.get(f"{url}/api/v1/query", params={"query": group.expr()})
+                        for group in QUERY_GROUPS]
             requests.append(client.get(f"{url}/api/v1/targets", params={"state": "active"}))
             requests.append(client.get("http://127.0.0.1:19093/api/v2/alerts"))
             answers = await asyncio.gather(*requests)

@@ -15,7 +15,7 @@ from console.engine.fleet_sources import FleetSourceService
 from console.ui.widgets.fleet_pane import FleetPane
 from console.ui.widgets.fleet_view import matching_server, target_host
 from tests.support.fleet import BareFleet
-from tests.support.prometheus import lab_handler, metric_of, recorded_now
+from tests.support.prometheus import lab_handler, metrics_of, recorded_now
 from tests.support.ui import PaneApp
 
 PROM = "http://prom.test:9090"
@@ -123,8 +123,7 @@ async def test_hostile_label_values_are_shown_literally() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/query":
-            metric = metric_of(request)
-            result = [] if metric != "up" else [
+            result = [] if "up" not in metrics_of(request) else [
                 {"metric": {"__name__": "up", "job": "j", "instance": hostile},
                  "value": [1, "0"]}]
             return httpx.Response(200, json={"status": "success", "data": {
@@ -149,14 +148,14 @@ async def test_a_later_round_updates_the_changed_cells_in_place_and_escapes_them
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/query":
-            metric = metric_of(request)
             job = hostile if round_two["now"] else "j"
-            value = {"up": "1", "probe_success": "0" if round_two["now"] else "1",
-                     "probe_duration_seconds": "0.250" if round_two["now"] else "0.012",
-                     "probe_http_status_code": "200"}.get(metric)
-            result = [] if value is None else [
-                {"metric": {"__name__": metric, "job": "blackbox", "instance": "http://a/",
-                            "env": job}, "value": [1, value]}]
+            values = {"up": "1", "probe_success": "0" if round_two["now"] else "1",
+                      "probe_duration_seconds": "0.250" if round_two["now"] else "0.012",
+                      "probe_http_status_code": "200"}
+            result = [{"metric": {"__name__": metric, "job": "blackbox",
+                                  "instance": "http://a/", "env": job},
+                       "value": [1, values[metric]]}
+                      for metric in metrics_of(request) if metric in values]
             return httpx.Response(200, json={"status": "success", "data": {
                 "resultType": "vector", "result": result}})
         return lab_handler(request)

@@ -23,7 +23,7 @@ from console.engine.fleet_sources.alertmanager import AlertmanagerAPI, alerts_fr
 from console.engine.fleet_sources.answers import SourceError, auth_headers
 from console.engine.fleet_sources.model import Alert, FleetSourcesSnapshot, ProbeRow, SourceState
 from console.engine.fleet_sources.prometheus import (
-    PROBE_METRICS,
+    QUERY_GROUPS,
     PrometheusAPI,
     TargetInfo,
     Vector,
@@ -43,10 +43,6 @@ TARGETS_EVERY_S = 60.0
 # Idle connections to an engine are kept this long: longer than the rounds between them
 # (Prometheus keeps an idle connection for its read timeout, 5 min by default).
 KEEPALIVE_S = 120.0
-# The metrics whose series name the rows (every scraped target has ``up``; a probe whose
-# own scrape target is not matched still has ``probe_success``): only their labels are kept.
-_ROW_NAMING = frozenset({"up", "probe_success"})
-_BY_PHASE = "probe_http_duration_seconds"  # one series per target and ``phase``
 
 
 class _Source:
@@ -69,18 +65,6 @@ class _Source:
             return self.config.interval
         reported = [t.interval_s for t in targets if t.interval_s]
         return min(reported) if reported else DEFAULT_INTERVAL_S
-
-
-def query_expr(metric: str, selector: str) -> str:
-    """The query for one metric. Only the rows' naming metrics need a series' own labels;
-    the others are asked as one series per target (and phase), which halves the JSON a round
-    of 500 targets decodes. Several series of one target: the worst of them (the earliest
-    certificate expiry, the highest of the rest)."""
-    if metric in _ROW_NAMING:
-        return f"{metric}{selector}"
-    by = "job, instance, phase" if metric == _BY_PHASE else "job, instance"
-    how = "min" if metric == "probe_ssl_earliest_cert_expiry" else "max"
-    return f"{how} by ({by}) ({metric}{selector})"
 
 
 async def _known(targets: list[TargetInfo]) -> list[TargetInfo]:
@@ -189,9 +173,7 @@ class FleetSourceService:
         headers, auth = auth_headers(cfg.bearer_token, cfg.basic_user, cfg.basic_password)
         api = PrometheusAPI(self.client, cfg.url, headers=headers, auth=auth)
         selector = cfg.match or ""
-        queries = [api.query(query_expr(metric, selector), labels=metric in _ROW_NAMING,
-                             by="phase" if metric == _BY_PHASE else None)
-                   for metric in PROBE_METRICS]
+        queries = [api.query(group, selector) for group in QUERY_GROUPS]
         clock = asyncio.get_running_loop().time()
         read_targets = source.targets_due(clock)
         async with asyncio.timeout(cfg.timeout):
@@ -206,9 +188,9 @@ class FleetSourceService:
             first = failures[0]
             raise first if isinstance(first, SourceError | ConfigError) else SourceError(
                 f"request failed: {type(first).__name__}")
-        results = {metric: answer for metric, answer in zip(PROBE_METRICS, query_answers,
-                                                             strict=True)
-                   if not isinstance(answer, BaseException)}
+        results = {metric: vector for answer in query_answers
+                   if not isinstance(answer, BaseException)
+                   for metric, vector in answer.items()}
         targets = [] if isinstance(targets_answer, BaseException) else targets_answer
         if isinstance(alerts_answer, BaseException):
             return targets, results, None, f"alerts: {alerts_answer}", ""
