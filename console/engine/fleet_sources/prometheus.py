@@ -45,7 +45,7 @@ class QueryGroup:
         inner = selector.strip()[1:-1].strip() if selector.strip() else ""
         if len(self.metrics) == 1:
             series = _series(self.metrics[0], inner)
-            labels = ("job", "instance")
+            labels: tuple[str, ...] = ("job", "instance")
         else:
             # Metric names are [a-zA-Z_:][a-zA-Z0-9_:]*: nothing in them needs escaping.
             names = "|".join(self.metrics)
