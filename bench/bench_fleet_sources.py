@@ -132,10 +132,10 @@ def child_bare(url: str) -> None:
 def child_app(config_path: str, idle_s: float) -> None:
     from textual.widgets import DataTable
 
+    from console.cli import tui_app
     from console.config import load_config
-    from console.ui.app import OpsConsoleApp
 
-    app = OpsConsoleApp(load_config(config_path))
+    app = tui_app(load_config(config_path))  # as ops-console starts it
     result: dict[str, Any] = {}
 
     def filled() -> bool:

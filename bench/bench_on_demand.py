@@ -43,10 +43,10 @@ def _containers_listed(app: Any, server: str) -> bool:
 def child(config_path: str, mode: str) -> None:
     """``full``: time to the full frame, then (if s00 is on demand) time to open s00.
     ``single``: time to the frame with s00's containers listed."""
+    from console.cli import tui_app
     from console.config import load_config
-    from console.ui.app import OpsConsoleApp
 
-    app = OpsConsoleApp(load_config(config_path))
+    app = tui_app(load_config(config_path))  # as ops-console starts it
     result: dict[str, Any] = {}
 
     async def until(predicate: Any) -> bool:

@@ -104,8 +104,10 @@ class OpsConsoleApp(App[int]):
 
     def __init__(self, config: Config, fleet: FleetView | None = None, *,
                  clock: Callable[[], datetime] = utcnow,
-                 pane_classes: PaneClasses | None = None) -> None:
+                 pane_classes: PaneClasses | None = None,
+                 when_ready: Callable[[], None] | None = None) -> None:
         super().__init__()
+        self._when_ready = when_ready
         if fleet is None:
             from console.engine.fleet import Fleet
 
@@ -187,6 +189,12 @@ class OpsConsoleApp(App[int]):
         self._follow_diagnosis(self.strip.view)
         self.run_worker(self._start_fleet(), name="fleet-start", group="fleet",
                         exit_on_error=False)
+
+    def on_ready(self) -> None:
+        """The first screen is drawn: run what the caller wanted done then (``ops-console``
+        freezes the start-up heap out of the collector's walks)."""
+        if self._when_ready is not None:
+            self._when_ready()
 
     def _follow_diagnosis(self, view: DiagnosisView) -> None:
         """The containers pane's selection on the findings' container, so that the key the

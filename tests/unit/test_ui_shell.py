@@ -50,6 +50,29 @@ async def select(pilot: Any, server: str, name: str) -> None:
     await pilot.pause()
 
 
+async def test_when_ready_runs_once_after_the_first_frame() -> None:
+    fleet = FakeFleet()
+    calls: list[int] = []
+    app = OpsConsoleApp(fleet.config, fleet, clock=lambda: FROZEN_NOW,
+                        pane_classes=dict(PLACEHOLDERS),
+                        when_ready=lambda: calls.append(app.screen.region.width))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.pause()
+    assert calls == [SIZE[0]]
+
+
+def test_ops_console_freezes_the_start_up_heap_when_its_first_screen_is_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from console import cli
+    from console.engine.logs import tuning
+
+    monkeypatch.setattr(tuning.gc, "set_threshold", lambda *a: None)
+    monkeypatch.setattr(tuning.gc, "freeze", lambda: None)
+    app = cli.tui_app(make_config())
+    assert app._when_ready is tuning.freeze_startup_heap
+
+
 # --------------------------------------------------------------------------- bindings
 
 

@@ -26,7 +26,7 @@ from console.engine.logs.framing import MAX_LINE_BYTES, DockerLogDecoder, LineAs
 from console.engine.logs.model import LogBatch, LogChange, LogsSnapshot, SourceStatus
 from console.engine.logs.service import FLUSH_INTERVAL, LogService
 from console.engine.logs.source import INITIAL_TAIL, INITIAL_WINDOW_S
-from console.engine.logs.tuning import tune_gc
+from console.engine.logs.tuning import freeze_startup_heap, tune_gc
 
 __all__ = [
     "FLUSH_INTERVAL",
@@ -44,5 +44,6 @@ __all__ = [
     "SourceStatus",
     "export_lines",
     "format_line",
+    "freeze_startup_heap",
     "tune_gc",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["GC_YOUNG_THRESHOLD", "tune_gc"]
+__all__ = ["GC_YOUNG_THRESHOLD", "freeze_startup_heap", "tune_gc"]
 
 GC_YOUNG_THRESHOLD = 10_000
 
@@ -22,3 +22,16 @@ def tune_gc() -> None:
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
+def freeze_startup_heap() -> None:
+    """Move what the first screen built (Textual's widgets, styles and caches) out of the
+    collector's walks as well; called once, when that screen is up.
+
+    ``tune_gc`` runs before the app exists, so every widget was still walked by each full
+    collection: with the fleet pane listing 500 targets, one full collection took about
+    100 ms, a fifth of the console's CPU over 30 idle seconds. Objects frozen here that
+    later become cyclic garbage are never freed; the first screen's tree lives as long as
+    the console does, so that is bounded by what start-up built.
+    """
+    gc.freeze()
