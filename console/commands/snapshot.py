@@ -19,7 +19,8 @@ from console.commands.fleet_json import fleet_problems, fleet_sections
 from console.config import Config
 from console.engine.diagnosis import diagnose, finding_json, serious
 from console.engine.diagnosis.build import from_fleet
-from console.engine.fleet import Fleet
+from console.engine.fleet import Fleet, FleetView
+from console.engine.fleet_sources import FleetSourcesSnapshot
 from console.engine.health import result_json
 from console.engine.secrets import secret_status_json
 from console.models import ContainerInfo, utcnow
@@ -93,29 +94,34 @@ async def _refresh_all(fleet: Fleet, window_s: int, deadline: float, errors: lis
 # --------------------------------------------------------------------------- document
 
 
-def build_document(fleet: Fleet, window_s: int, errors: list[str]) -> dict[str, Any]:
-    containers = fleet.containers.snapshot()
-    health = fleet.health.snapshot().results
-    secrets = fleet.secrets.snapshot().servers
+def build_document(fleet: FleetView, window_s: int, errors: list[str]) -> dict[str, Any]:
+    """The ``check --json`` document; the console's ``p`` report is built from it too, so
+    a fleet without one of the services (a test's fake) gives that section empty."""
+    containers = fleet.containers.snapshot() if fleet.containers is not None else {}
+    health = fleet.health.snapshot().results if fleet.health is not None else ()
+    secrets = fleet.secrets.snapshot().servers if fleet.secrets is not None else {}
     servers = []
     for server in fleet.config.servers:
         name = server.name
         status = fleet.hosts[name].status
         part_c = containers.get(name)
         part_s = secrets.get(name)
-        doc = {
+        doc: dict[str, Any] = {
             "name": name,
             "connection": {"state": status.state.value, "detail": status.detail},
             "containers": [container_json(c) for c in (part_c.containers if part_c else ())],
             "health": [result_json(r) for r in health if r.server == name],
             "secrets": [secret_status_json(s) for s in (part_s.statuses if part_s else ())],
             "volumes": [v.as_json() for v in (part_s.volumes if part_s else ())],
-            "auth_events": fleet.logs.auth_summary(window_s, server=name),
+            "auth_events": (fleet.logs.auth_summary(window_s, server=name)
+                            if fleet.logs is not None
+                            else {"window_s": window_s, "counts": {}, "recent": []}),
             "errors": _server_errors(part_c, part_s),
         }
         doc["ok"] = _server_ok(doc, part_c, part_s)
         servers.append(doc)
-    fleet_view = fleet.fleet_sources.snapshot()
+    fleet_view = (fleet.fleet_sources.snapshot() if fleet.fleet_sources is not None
+                  else FleetSourcesSnapshot())
     now = utcnow()
     # The diagnosis reads the same services, so its findings and the panes above agree.
     findings = diagnose(from_fleet(fleet, now, window_s))

@@ -70,7 +70,8 @@ class ActionFlow:
         if self.refuse_read_only("restart"):
             return
         app = self.app
-        info = app.fleet.containers.find(server, container_id)
+        containers = app.fleet.containers
+        info = containers.find(server, container_id) if containers is not None else None
         if info is None:
             app.say(f"That container is no longer listed on {server}.", severity="warning")
             return
@@ -105,9 +106,15 @@ class ActionFlow:
         """Through the actions service only: it writes the intent first and refuses when it
         cannot, so no restart happens unaudited."""
         say = self.app.say
+        actions = self.app.fleet.actions
+        if actions is None:
+            say(f"Restart of {name} on {server} failed: this console has no actions service, "
+                "and a restart is never made without its audit record", severity="error",
+                timeout=15)
+            return
         say(f"Restarting {name} on {server}…")
         try:
-            result = await self.app.fleet.actions.restart(server, container_id)
+            result = await actions.restart(server, container_id)
         except Exception as exc:  # noqa: BLE001 - shown, the console carries on
             say(f"Restart of {name} on {server} failed: {exc}", severity="error", timeout=15)
             return

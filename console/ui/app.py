@@ -34,11 +34,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
+from textual.dom import DOMNode
 from textual.events import DescendantFocus
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -63,7 +64,7 @@ from console.ui.screens.help import HelpScreen
 from console.ui.screens.migrate import MigrateScreen
 from console.ui.screens.test_login import TestLoginScreen
 from console.ui.themes import load_themes, resolve_theme, theme_variable_defaults
-from console.ui.widgets import PANES, PaneSpec
+from console.ui.widgets import PANES, PaneFactory, PaneSpec, SelectsServer
 from console.ui.widgets.containers_pane import ContainersPane
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip
 from console.ui.widgets.header import ServerStatusBar
@@ -78,7 +79,7 @@ __all__ = ["OpsConsoleApp"]
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5.0
 
-PaneClasses = dict[str, type[Widget] | None]
+PaneClasses = dict[str, PaneFactory | None]
 
 
 class PaneTabs(Tabs, can_focus=False):
@@ -94,7 +95,7 @@ class OpsConsoleApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
-    BINDINGS = APP_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
 
     active_pane: reactive[str] = reactive("containers")
     """The pane shown in the compact (tabbed) layout and focused by default."""
@@ -168,7 +169,7 @@ class OpsConsoleApp(App[int]):
             pane_class = self._pane_overrides.get(spec.id, spec.pane)
             if pane_class is None:
                 return NotBuiltPane(spec.title, id=pane_id)
-            pane = pane_class(self.fleet)  # type: ignore[call-arg]
+            pane = pane_class(self.fleet)
         except Exception as exc:  # noqa: BLE001 - one broken pane must not stop the console
             log.exception("pane %s failed", spec.id)
             return NotBuiltPane(spec.title, error=f"{type(exc).__name__}: {exc}", id=pane_id)
@@ -305,7 +306,7 @@ class OpsConsoleApp(App[int]):
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         """Focus moved by tab or mouse: the pane it landed in becomes the active one."""
-        node = self.focused
+        node: DOMNode | None = self.focused
         while node is not None and not isinstance(node, Screen):
             if node.id and node.id.startswith("frame-"):
                 self.active_pane = node.id.removeprefix("frame-")
@@ -314,13 +315,10 @@ class OpsConsoleApp(App[int]):
 
     def selected_server(self) -> str:
         """The server of the row selected in the focused pane, else the first server."""
-        node = self.focused
+        node: DOMNode | None = self.focused
         while node is not None and not isinstance(node, Screen | App):
-            ask = getattr(node, "selected_server", None)
-            if callable(ask):
-                server = ask()
-                if server:
-                    return server
+            if isinstance(node, SelectsServer) and (server := node.selected_server()):
+                return server
             node = node.parent
         return self.config.servers[0].name
 

@@ -58,11 +58,12 @@ def command_sources() -> list[CommandSource]:
 
 def builtin_commands(app: OpsConsoleApp) -> Iterator[CommandEntry]:
     """Restart every container, migrate / test-login every server, focus panes, themes."""
-    snapshot = app.fleet.containers.snapshot()
-    for server, part in snapshot.items():
+    containers = app.fleet.containers
+    snapshot = containers.snapshot() if containers is not None else {}
+    for name, part in snapshot.items():
         for info in part.containers:
-            yield (f"Restart {info.name} on {server}",
-                   partial(app.request_restart, server, info.id),
+            yield (f"Restart {info.name} on {name}",
+                   partial(app.request_restart, name, info.id),
                    "Restart this container (asks for confirmation first)")
     for server in app.config.servers:
         yield (f"Migrate {server.name}", partial(app.action_migrate, server.name),
@@ -81,9 +82,14 @@ class OpsCommands(Provider):
     """Palette provider over ``command_sources()``; a broken source is skipped, not fatal."""
 
     def _entries(self) -> Iterator[CommandEntry]:
+        from console.ui.app import OpsConsoleApp
+
+        app = self.app
+        if not isinstance(app, OpsConsoleApp):  # the commands are the console's own
+            return
         for source in command_sources():
             try:
-                yield from source(self.app)
+                yield from source(app)
             except Exception:  # a pane's bug must not take the palette down
                 log.exception("command source %r failed", source)
 
@@ -91,7 +97,7 @@ class OpsCommands(Provider):
         for label, callback, help_text in self._entries():
             plain = make_visible(label, 200)
             yield DiscoveryHit(Content(plain), callback, text=plain,
-                               help=Content(make_visible(help_text, 300)))
+                               help=_literal(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -103,5 +109,12 @@ class OpsCommands(Provider):
                 display = Content(plain)
                 for offset in offsets:
                     display = display.stylize(matcher.match_style, offset, offset + 1)
-                yield Hit(score, display, callback, text=plain,
-                          help=Content(make_visible(help_text, 300)))
+                yield Hit(score, display, callback, text=plain, help=_literal(help_text))
+
+
+def _literal(help_text: str) -> str:
+    """Help text shown as written. The palette renders a hit's help with
+    ``Content.from_markup``, which returns a ``Content`` unchanged and parses a ``str`` as
+    markup (a container name such as ``[red]x`` would be styled); ``Hit.help`` is typed
+    ``str`` only."""
+    return Content(make_visible(help_text, 300))  # type: ignore[return-value]

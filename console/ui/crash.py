@@ -7,12 +7,14 @@ secret value (an env file's text, a login password) would print it to the termin
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import App
 
 __all__ = ["crash_report_without_locals"]
 
 
-def crash_report_without_locals(app: App[object]) -> None:
+def crash_report_without_locals(app: App[Any]) -> None:
     """What ``App._fatal_error`` does, with ``show_locals=False``: ring the bell, queue the
     traceback for printing after exit, and close the app's message loop."""
     import rich

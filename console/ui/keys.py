@@ -58,7 +58,7 @@ def help_entries(app: App[Any], display: Callable[[str], str]) -> list[HelpEntry
     """Help's rows: the app's bindings, then the focused pane's own keys (those not
     already listed and either shown or with an id)."""
     entries = entries_from_bindings("global", app.BINDINGS, display)
-    seen = {binding_id for binding_id in (b.id for b in app.BINDINGS) if binding_id}
+    seen = {b.id for b in app.BINDINGS if isinstance(b, Binding) and b.id}
     focused_bindings: list[Binding] = []
     for active in app.screen.active_bindings.values():
         binding = active.binding

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from console.engine.contracts import Change
+from console.engine.logs.model import LogBatch, LogChange
 from console.models import LogLine
 
 __all__ = [
@@ -119,11 +120,11 @@ class LogInbox:
         self._target = target
         self._batches: list[LogBatchLike] = []
 
-    def __call__(self, change: object) -> None:
+    def __call__(self, change: Change | LogBatch) -> None:
         """The service's one event: new lines (a ``LogChange`` carrying a ``batch``, or a
         bare batch) or, with no lines, a source's state."""
-        batch = getattr(change, "batch", change)
-        if not hasattr(batch, "lines"):
+        batch = change.batch if isinstance(change, LogChange) else change
+        if not isinstance(batch, LogBatch):
             self.sources_changed()
             return
         self._batches.append(batch)

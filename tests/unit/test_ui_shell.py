@@ -62,6 +62,16 @@ async def test_when_ready_runs_once_after_the_first_frame() -> None:
     assert calls == [SIZE[0]]
 
 
+def test_the_app_offers_what_panes_and_screens_look_for() -> None:
+    """Panes read the clock, the strip and pane focus through these protocols; an app that
+    stopped offering one would leave them on real time and without the fix notes."""
+    from console.ui.console_app import AppClock, AppPanes, AppStrip
+
+    app = make_app()
+    assert isinstance(app, AppClock) and isinstance(app, AppPanes)
+    assert isinstance(app, AppStrip)
+
+
 def test_ops_console_freezes_the_start_up_heap_when_its_first_screen_is_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from console import cli

@@ -122,8 +122,11 @@ class AuditScreen(ModalScreen[None]):
                         exit_on_error=False)
 
     async def _load(self) -> None:
+        actions = self.actions
+        if actions is None:
+            return  # on_mount said so: this console has no actions service
         try:
-            read = await self.actions.read_audit(LIMIT)
+            read = await actions.read_audit(LIMIT)
         except Exception as exc:  # noqa: BLE001 - shown, not fatal
             self.query_one("#title", Static).update(self._title(f"cannot be read: {exc}"))
             return

@@ -26,7 +26,9 @@ from textual.widgets.option_list import Option
 
 from console.engine.diagnosis import DiagnosisView, Evidence, Finding, Tracked
 from console.ui.safe_text import safe
+from console.ui.widgets.containers_pane import ContainersPane
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip, severity_style
+from console.ui.widgets.health_pane import HealthPane
 
 if TYPE_CHECKING:
     from console.ui.app import OpsConsoleApp
@@ -37,8 +39,6 @@ __all__ = ["DiagnosisScreen", "jump_to"]
 _PANE_OF = {"containers": "containers", "connection": "containers", "health": "health",
             "secrets": "secrets", "volumes": "secrets", "logs": "logs",
             "actions": "containers", "fleet": "fleet"}
-_SELECTORS = {"containers": "select_container_row", "health": "select_endpoint",
-              "secrets": "select_secret", "logs": "select_line"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +54,14 @@ def jump_to(app: OpsConsoleApp, evidence: Evidence) -> bool:
     if spec is None:
         return False
     app.action_focus_pane(spec.key)
-    pane = app.pane(pane_id)
-    select = getattr(pane, _SELECTORS.get(pane_id, ""), None)
-    if callable(select) and len(evidence.row) >= 2:
-        return bool(select(*evidence.row[:2]))
+    if len(evidence.row) < 2:
+        return False
+    pane, (server, name) = app.pane(pane_id), evidence.row[:2]
+    # The logs and secrets panes have no row selection: the jump focuses them.
+    if isinstance(pane, ContainersPane):
+        return pane.select_container_row(server, name)
+    if isinstance(pane, HealthPane):
+        return pane.select_endpoint(server, name)
     return False
 
 
@@ -203,7 +207,10 @@ class DiagnosisScreen(ModalScreen[None]):
                             f"({fix.key}), not {action.replace('_', '-')}.", markup=False,
                             severity="warning")
             return
-        run_fix(self.app, finding)
+        from console.ui.app import OpsConsoleApp
+
+        if isinstance(self.app, OpsConsoleApp):  # the fixes are the console's own actions
+            run_fix(self.app, finding)
 
 
 def run_fix(app: OpsConsoleApp, finding: Finding) -> None:

@@ -78,10 +78,10 @@ def detail_sections(state: EndpointState, now: datetime | None = None,
         return sections
     headers = Text()
     headers.append("Response headers\n", style="bold underline")
-    for name, value in result.headers:
+    for name, header_value in result.headers:
         headers.append_text(safe(name, "bold", max_chars=200))
         headers.append(": ")
-        headers.append_text(safe(value, max_chars=2000))
+        headers.append_text(safe(header_value, max_chars=2000))
         headers.append("\n")
     if not result.headers:
         headers.append("(none)\n", style="dim")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
@@ -27,13 +27,13 @@ class HelpEntry:
     tooltip: str
 
 
-def entries_from_bindings(section: str, bindings: Iterable[Binding | tuple],
+def entries_from_bindings(section: str, bindings: Iterable[BindingType],
                           key_display: Callable[[str], str] | None = None) -> list[HelpEntry]:
     """One entry per binding, comma-separated keys expanded to one display ('1, 2')."""
     entries: list[HelpEntry] = []
     for binding in bindings:
         if not isinstance(binding, Binding):
-            binding = Binding(*binding)
+            binding = Binding(binding[0], binding[1], *binding[2:])
         keys = [key.strip() for key in binding.key.split(",")]
         shown = ", ".join(binding.key_display or (key_display(k) if key_display else k)
                           for k in keys)
@@ -80,7 +80,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):
             yield Static(Text("Keys  (esc closes)"), id="help-title", markup=False)
-            table: DataTable = DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[Text] = DataTable(id="help-table", cursor_type="row",
+                                               zebra_stripes=True)
             yield table
 
     def on_mount(self) -> None:

@@ -114,6 +114,11 @@ class MigrateScreen(ModalScreen[ActionResult | None]):
             yield Static("", id="hint", markup=False)
 
     def on_mount(self) -> None:
+        self.begin()
+
+    def begin(self) -> None:
+        """What the screen does once shown: plan and confirm a migration (the recreate
+        screen, built on this one, does its own)."""
         refusal = self._refusal()
         if refusal:
             self._refused(refusal)

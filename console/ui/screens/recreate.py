@@ -19,7 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import events
+from textual.widgets import Static
 
 from console.engine.actions import ActionRefused
 from console.engine.actions.recreate import RecreatePlan
@@ -44,11 +44,8 @@ class RecreateScreen(MigrateScreen):
         super().__init__(fleet, server_name)
         self.container = container
 
-    def on_mount(self, event: events.Mount) -> None:
-        # Textual would run MigrateScreen.on_mount too (it calls the handler of every class
-        # up the MRO), which plans and confirms a migration instead.
-        event.prevent_default()
-        self.query_one("#title").update(Text.assemble(
+    def begin(self) -> None:
+        self.query_one("#title", Static).update(Text.assemble(
             "Recreate ", safe(self.container, "bold"), " on ", safe(self.server_name, "bold")))
         refusal = self._refusal()
         if refusal:
@@ -116,7 +113,7 @@ class RecreateScreen(MigrateScreen):
     def _update_hint(self) -> None:
         super()._update_hint()
         if self.state == "running":
-            self.query_one("#hint").update(Text("c or esc: cancel the recreate"))
+            self.query_one("#hint", Static).update(Text("c or esc: cancel the recreate"))
 
 
 async def open_shell(app: OpsConsoleApp, server: str, container: str) -> None:

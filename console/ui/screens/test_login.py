@@ -33,6 +33,7 @@ from textual.widgets import DataTable, Static
 
 from console.engine.actions import ActionRefused, LoginResult, TokenInfo
 from console.models import utcnow
+from console.ui.console_app import AppClock
 from console.ui.safe_text import safe
 from console.ui.themes import severity_style, state_style
 
@@ -132,7 +133,7 @@ class TestLoginScreen(ModalScreen[LoginResult | None]):
 
     @property
     def clock(self) -> Callable[[], datetime]:
-        return getattr(self.app, "clock", utcnow)
+        return self.app.clock if isinstance(self.app, AppClock) else utcnow
 
     # -- layout ------------------------------------------------------------------------
 
@@ -185,8 +186,11 @@ class TestLoginScreen(ModalScreen[LoginResult | None]):
                         group="test_login", exclusive=True, exit_on_error=False)
 
     async def _run(self) -> None:
+        actions = self.actions
+        if actions is None:
+            return  # action_again said so: this console has no actions service
         try:
-            result = await self.actions.test_login(self.server_name)
+            result = await actions.test_login(self.server_name)
         except ActionRefused as exc:
             self._show_refusal(str(exc))
             return

@@ -13,7 +13,9 @@ a pane class follows:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from textual.widget import Widget
 
@@ -23,14 +25,26 @@ from console.ui.widgets.health_pane import HealthPane
 from console.ui.widgets.logs import LogsPane
 from console.ui.widgets.secrets_pane import SecretsPane
 
-__all__ = ["PANES", "PaneSpec"]
+if TYPE_CHECKING:
+    from console.engine.fleet import FleetView
+
+__all__ = ["PANES", "PaneFactory", "PaneSpec", "SelectsServer"]
+
+PaneFactory = Callable[["FleetView"], Widget]  # a pane class: XPane(fleet)
+
+
+@runtime_checkable
+class SelectsServer(Protocol):
+    """A pane (or any widget) whose selected row belongs to a server."""
+
+    def selected_server(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class PaneSpec:
     id: str  # DOM id of the pane's frame: "containers", "logs", ...
     title: str  # shown in the frame's border and tabs
-    pane: type[Widget]
+    pane: PaneFactory
     key: str  # the focus key, "1".."4"
 
 

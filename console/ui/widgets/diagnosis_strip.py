@@ -34,7 +34,9 @@ from console.engine.diagnosis import (
 )
 from console.engine.diagnosis.build import MAX_LINES, from_fleet
 from console.engine.diagnosis.targets import ContainerFix, fix_note
+from console.engine.logs.model import LogChange
 from console.models import LogLine, Severity, utcnow
+from console.ui.console_app import AppStrip
 from console.ui.messages import EngineChanged
 from console.ui.safe_text import safe
 
@@ -76,8 +78,8 @@ def fix_note_line(app: Any, action: ContainerFix, server: str, container: str) -
     """The confirmation's line on what the diagnosis says of this restart or recreate:
     the finding it fixes, or (bold, in yellow) that the finding's fix is on another
     container or is another fix. None without a strip (a bare test app) or a finding."""
-    strip = getattr(app, "strip", None)
-    if not isinstance(strip, DiagnosisStrip):
+    strip = app.strip if isinstance(app, AppStrip) else None
+    if strip is None:
         return None
     note = fix_note(strip.view.findings, action, server, container)
     if note is None:
@@ -155,9 +157,8 @@ class DiagnosisStrip(Static):
     def _on_change(self, change: object = None) -> None:
         """The services' listener. It runs in the engine's context, where the app is not
         known, so it only keeps the lines and posts; the timer starts in the handler."""
-        batch = getattr(change, "batch", None)
-        if batch is not None:
-            self._keep(batch.lines)
+        if isinstance(change, LogChange):
+            self._keep(change.batch.lines)
         self.post_message(EngineChanged())
 
     def on_engine_changed(self, message: EngineChanged) -> None:

@@ -28,6 +28,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowKey
 from console.engine.contracts import Change
 from console.engine.fleet_sources import FleetSourcesSnapshot
 from console.models import utcnow
+from console.ui.console_app import AppPanes
 from console.ui.safe_text import safe
 from console.ui.widgets.fleet_view import GROUPS, FleetLine, fleet_lines, matching_server
 from console.ui.widgets.health_pane import format_ago
@@ -144,7 +145,9 @@ class FleetPane(Vertical, can_focus=False):
         # Hidden until `/`: focusing the pane (key 5) must land on the table, not here.
         box.display = False
         box.can_focus = False
-        self._unsubscribe.append(self.fleet.fleet_sources.subscribe(self._on_change))
+        sources = self.fleet.fleet_sources
+        if sources is not None:
+            self._unsubscribe.append(sources.subscribe(self._on_change))
         self.redraw()
 
     def on_unmount(self) -> None:
@@ -160,7 +163,10 @@ class FleetPane(Vertical, can_focus=False):
     # -- drawing ---------------------------------------------------------------------
 
     def redraw(self) -> None:
-        snapshot = self.fleet.fleet_sources.snapshot()
+        sources = self.fleet.fleet_sources
+        # Without [[prometheus]] blocks the app does not mount this pane; a fleet without
+        # the service shows the empty pane's words.
+        snapshot = sources.snapshot() if sources is not None else FleetSourcesSnapshot()
         line = self._sources_line(snapshot)
         if line != self._sources_shown:
             # Static.update lays the screen out again: only when the line says something new.
@@ -301,9 +307,8 @@ class FleetPane(Vertical, can_focus=False):
         await self.fleet.activate(server.name)
         self.app.notify(f"{server.name}: {self.fleet.hosts[server.name].status.describe()}",
                         markup=False)
-        focus = getattr(self.app, "action_focus_pane", None)
-        if focus is not None:
-            focus("1")
+        if isinstance(self.app, AppPanes):
+            self.app.action_focus_pane("1")
 
     def selected_server(self) -> str | None:
         table = self.query_one("#fleet-table", DataTable)

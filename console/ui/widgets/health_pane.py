@@ -273,7 +273,7 @@ class HealthPane(LiveTable[RowRef], can_focus=True):
         status = host.status if host is not None else None
         blank = Text()
         done = [s for s in states if s.result is not None]
-        bad = sum(1 for s in done if not s.result.ok)  # type: ignore[union-attr]
+        bad = sum(1 for s in done if s.result is not None and not s.result.ok)
         if status is not None and not status.is_up:
             summary = Text(status.state.value, style=state_style(self.app, status.state.value))
             why = safe(status.describe(self.now()) + (f": {status.detail}" if status.detail

@@ -28,6 +28,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from console.engine.contracts import Unsubscribe
 from console.models import utcnow
+from console.ui.console_app import AppClock
 from console.ui.messages import HostChanged, ServiceChanged, post_change, post_host_change
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ class FleetWatcher(_WidgetMixin):
 
     def now(self) -> datetime:
         """The app's clock (frozen in snapshots), else real time."""
-        clock = self._clock or getattr(self.app, "clock", None) or utcnow
+        clock = self._clock or (self.app.clock if isinstance(self.app, AppClock)
+                                else utcnow)
         return clock()
 
     def follow_service(self) -> None:
@@ -133,7 +135,7 @@ class FleetWatcher(_WidgetMixin):
         raise NotImplementedError
 
 
-class LiveTable(FleetWatcher, DataTable, Generic[RefT]):
+class LiveTable(FleetWatcher, DataTable[Text], Generic[RefT]):
     """A row-cursor ``DataTable`` whose rows are ``(key, ref, cells)`` from ``_build_rows()``.
 
     ``ref`` is what the row stands for (a server, a container, an endpoint); the pane's

@@ -18,6 +18,7 @@ that comes from a server or the config (names, paths, error text) goes through
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -372,15 +373,7 @@ def _plain(renderables: list[RenderableType]) -> list[str]:
     from rich.console import Console
 
     console = Console(width=200, record=True, color_system=None, force_terminal=False,
-                      file=_NullFile())
+                      file=io.StringIO())
     for renderable in renderables:
         console.print(renderable)
     return [line.rstrip() for line in console.export_text().splitlines()]
-
-
-class _NullFile:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        return None
