@@ -82,6 +82,16 @@ from console.engine.compose.model import (
     ProjectProblem,
     relative_to,
 )
+from console.engine.compose.shapes import (
+    Include,
+    Refused,
+    ShapeError,
+    env_file_items,
+    environment_items,
+    extends_of,
+    include_entries,
+    join_path,
+)
 from console.engine.envfile import parse_env
 
 __all__ = [
@@ -206,7 +216,7 @@ def load_compose(project: str, working_dir: str, docs: Sequence[tuple[str, bytes
         result.problems.clear()
         result.missing.clear()
         return _failed(result, reader)
-    except _Refused as exc:
+    except Refused as exc:
         result.problems.append(ProjectProblem(project, str(exc)))
         return _failed(result, reader)
     finally:
@@ -221,14 +231,6 @@ def _failed(result: ComposeFiles, reader: _Reader) -> ComposeFiles:
     result.discard()
     reader.discard()
     return result
-
-
-class _ShapeError(ValueError):
-    """The document is YAML but not a compose file's shape (fixed words only)."""
-
-
-class _Refused(ValueError):
-    """Compose would refuse the project: a located line of fixed words, paths and names."""
 
 
 class _Wanted(Exception):  # noqa: N818 - a signal, not an error
@@ -296,30 +298,30 @@ class _Reader:
         if path in self.sources:
             return self.sources[path]
         if len(self.result.consulted) > MAX_FILES:
-            raise _Refused(f"more than {MAX_FILES} files are included or extended")
+            raise Refused(f"more than {MAX_FILES} files are included or extended")
         self.result.wanted[path] = kind
         raise _Wanted
 
     def parse(self, path: str, content: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The document and its services, or ``_Refused`` (never PyYAML's message)."""
+        """The document and its services, or ``Refused`` (never PyYAML's message)."""
         short = self.short(path)
         self.contents[path] = content
         try:
             doc = yaml.load(content, Loader=_Loader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
-            raise _Refused(f"{short} {yaml_problem(exc)}") from None
+            raise Refused(f"{short} {yaml_problem(exc)}") from None
         except Exception:  # noqa: BLE001 - a loader failure may quote the document
-            raise _Refused(f"{short} does not parse as YAML") from None
+            raise Refused(f"{short} does not parse as YAML") from None
         if doc is None:
             return {}, {}
         if not isinstance(doc, dict):
-            raise _Refused(f"{short}: the top level is not a mapping")
+            raise Refused(f"{short}: the top level is not a mapping")
         services = doc.get("services") or {}
         if not isinstance(services, dict):
-            raise _Refused(f"{short}: services is not a mapping")
+            raise Refused(f"{short}: services is not a mapping")
         for name, spec in services.items():
             if spec is not None and not isinstance(spec, dict):
-                raise _Refused(f"{short}: service {name} is not a mapping")
+                raise Refused(f"{short}: service {name} is not a mapping")
         return doc, {str(k): v or {} for k, v in services.items()}
 
     def file_services(self, scope: _Scope, path: str, content: bytes
@@ -336,16 +338,16 @@ class _Reader:
                 elif section != "services":
                     whole.expand_tree(value)  # errors and warnings, as Compose gives them
         except InterpolationError as exc:
-            raise _Refused(f"{short}: {exc}") from None
+            raise Refused(f"{short}: {exc}") from None
         self.result.missing |= whole.missing
         file = _File(path, scope.working_dir, specs)
         imported: dict[str, str] = {}
-        for entry in _include_entries(include, short):
+        for entry in include_entries(include, short):
             where, services = self.include(scope, path, entry)
             for name, service in services.items():
                 if name in specs or name in file.done:
                     if not self.same_definition(scope, path, name, where, imported.get(name)):
-                        raise _Refused(
+                        raise Refused(
                             f"{short}: service {name} of the included {self.short(where)} "
                             f"is also defined by {self.short(imported.get(name, path))}: "
                             "Compose refuses the conflict")
@@ -373,30 +375,30 @@ class _Reader:
                 return False
             interpolator = Interpolator(scope.lookup)
             return bool(interpolator.expand_tree(mine) == interpolator.expand_tree(theirs))
-        except (InterpolationError, _Refused):
+        except (InterpolationError, Refused):
             return False
         finally:
             mine = theirs = None
 
     # -- include -----------------------------------------------------------------------
 
-    def include(self, scope: _Scope, parent: str, entry: _Include
+    def include(self, scope: _Scope, parent: str, entry: Include
                 ) -> tuple[str, dict[str, RawService]]:
         """An included sub-project's services, in its own directory and variables."""
         short = self.short(parent)
-        paths = [_join(scope.working_dir, p) for p in entry.paths]
+        paths = [join_path(scope.working_dir, p) for p in entry.paths]
         chain = (*scope.chain, parent)
         if paths[0] in chain:
             loop = " -> ".join(self.short(p) for p in (*chain[chain.index(paths[0]):],
                                                         paths[0]))
-            raise _Refused(f"{short}: include loops ({loop}): Compose refuses an include "
+            raise Refused(f"{short}: include loops ({loop}): Compose refuses an include "
                            "cycle")
         project_dir = (posixpath.dirname(paths[0]) if entry.project_directory is None
-                       else _join(scope.working_dir, entry.project_directory))
+                       else join_path(scope.working_dir, entry.project_directory))
         if entry.env_files is None:
             env_paths = [(posixpath.join(project_dir, ".env"), False)]
         else:
-            env_paths = [(_join(scope.working_dir, f), True) for f in entry.env_files
+            env_paths = [(join_path(scope.working_dir, f), True) for f in entry.env_files
                          if f != "/dev/null"]
         own: dict[str, str | None] = {}
         self.env_values.append(own)
@@ -406,7 +408,7 @@ class _Reader:
             data = self.source(env_path, "env")
             if isinstance(data, str):
                 if required:
-                    raise _Refused(f"{short}: the env_file {self.short(env_path)} of the "
+                    raise Refused(f"{short}: the env_file {self.short(env_path)} of the "
                                    f"include of {self.short(paths[0])} {data}")
                 continue
             parsed = parse_env(data, env_path)
@@ -434,7 +436,7 @@ class _Reader:
         for path in paths:
             content = self.source(path, "compose")
             if isinstance(content, str):
-                raise _Refused(f"{short}: the included {self.short(path)} {content}")
+                raise Refused(f"{short}: the included {self.short(path)} {content}")
             for name, service in self.file_services(sub, path, content).items():
                 merged.setdefault(name, self.new()).add(service)
         return paths[0], merged
@@ -451,29 +453,29 @@ class _Reader:
         if here in stack:
             loop = " -> ".join(self.label(p, n, file.path) for p, n in
                                (*stack[stack.index(here):], here))
-            raise _Refused(f"{short}: service {name}: extends loops ({loop}): Compose "
+            raise Refused(f"{short}: service {name}: extends loops ({loop}): Compose "
                            "refuses circular extends")
         spec = file.specs[name]
         try:
             own = self.service(scope, file, spec)
-            base_name, base_file = _extends(spec.get("extends"), name, scope.lookup)
+            base_name, base_file = extends_of(spec.get("extends"), name, scope.lookup)
         except InterpolationError as exc:
-            raise _Refused(f"{short}: {exc}") from None
-        except _ShapeError as exc:
-            raise _Refused(f"{short}: {exc}") from None
+            raise Refused(f"{short}: {exc}") from None
+        except ShapeError as exc:
+            raise Refused(f"{short}: {exc}") from None
         if base_name is None:
             file.done[name] = own
             return own
         if base_file is None:
             if base_name not in file.specs and base_name not in file.done:
-                raise _Refused(f"{short}: service {name} extends {base_name}, which "
+                raise Refused(f"{short}: service {name} extends {base_name}, which "
                                f"{short} does not define")
             base = self.resolve(scope, file, base_name, (*stack, here))
         else:
-            target = _join(file.paths_dir, base_file)
+            target = join_path(file.paths_dir, base_file)
             other = self.extended_file(scope, target, short, name, base_file)
             if base_name not in other.specs:
-                raise _Refused(f"{short}: service {name} extends {base_name}, which "
+                raise Refused(f"{short}: service {name} extends {base_name}, which "
                                f"{self.short(target)} does not define")
             base = self.resolve(scope, other, base_name, (*stack, here))
         merged = self.new()
@@ -491,7 +493,7 @@ class _Reader:
         if key not in self.extended:
             content = self.source(path, "compose")
             if isinstance(content, str):
-                raise _Refused(f"{short}: service {name} extends a service of {written}, "
+                raise Refused(f"{short}: service {name} extends a service of {written}, "
                                f"which {content}")
             _, specs = self.parse(path, content)
             self.extended[key] = _File(path, posixpath.dirname(path), specs)
@@ -510,7 +512,7 @@ class _Reader:
             if key not in ("environment", "env_file"):
                 interpolator.expand_tree(value)
         self.result.missing |= interpolator.missing
-        for entry_name, raw in _environment_items(spec.get("environment")):
+        for entry_name, raw in environment_items(spec.get("environment")):
             interpolator.reset()
             if raw is None:
                 service.environment[entry_name] = EnvEntry(
@@ -523,119 +525,10 @@ class _Reader:
             service.environment[entry_name] = EnvEntry(
                 file.path, value, used, bool(used & scope.shaky) or bool(interpolator.missing),
                 sources=scope.sources)
-        for env_path, required, raw_format in _env_file_items(spec.get("env_file"),
+        for env_path, required, raw_format in env_file_items(spec.get("env_file"),
                                                               interpolator):
-            full = _join(file.paths_dir, env_path)
+            full = join_path(file.paths_dir, env_path)
             if all(full != p for p, _, _ in service.env_files):
                 service.env_files.append((full, required, raw_format))
         self.result.missing |= interpolator.missing
         return service
-
-
-def _join(directory: str, path: str) -> str:
-    return path if posixpath.isabs(path) else posixpath.normpath(posixpath.join(directory, path))
-
-
-@dataclass(frozen=True, slots=True)
-class _Include:
-    paths: tuple[str, ...]
-    project_directory: str | None = None
-    env_files: tuple[str, ...] | None = None
-
-
-def _include_entries(include: Any, short: str) -> list[_Include]:
-    """``include:`` in its long form, from either syntax (compose-go's loadIncludeConfig)."""
-    if include is None:
-        return []
-    if not isinstance(include, list):
-        raise _Refused(f"{short}: include is not a list")
-    entries: list[_Include] = []
-    for item in include:
-        if isinstance(item, str):
-            entries.append(_Include((item,)))
-            continue
-        if not isinstance(item, dict):
-            raise _Refused(f"{short}: an include entry is neither a path nor {{path: ...}}")
-        paths = _strings(item.get("path"))
-        if not paths:
-            raise _Refused(f"{short}: an include entry has no path")
-        directory = item.get("project_directory")
-        if directory is not None and not isinstance(directory, str):
-            raise _Refused(f"{short}: an include project_directory is not a string")
-        env = item.get("env_file")
-        env_files = None if env is None else _strings(env)
-        if env is not None and env_files is None:
-            raise _Refused(f"{short}: an include env_file is neither a path nor a list")
-        entries.append(_Include(paths, directory, env_files))
-    return entries
-
-
-def _strings(value: Any) -> tuple[str, ...] | None:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    return None
-
-
-def _extends(extends: Any, name: str, lookup: Lookup) -> tuple[str | None, str | None]:
-    """(base service, its file or None): ``extends: {service, file}`` or ``extends: NAME``
-    (compose-go accepts the string form), interpolated."""
-    if extends is None:
-        return None, None
-    interpolator = Interpolator(lookup)
-    if isinstance(extends, str):
-        return interpolator.expand(extends), None
-    if not isinstance(extends, dict) or not isinstance(extends.get("service"), str):
-        raise _ShapeError(f"service {name}: extends.service is required")
-    file = extends.get("file")
-    if file is not None and not isinstance(file, str):
-        raise _ShapeError(f"service {name}: extends.file is not a string")
-    return (interpolator.expand(extends["service"]),
-            None if file is None else interpolator.expand(file))
-
-
-def _environment_items(environment: Any) -> list[tuple[str, str | None]]:
-    """``environment:`` as (name, raw value or None), from a list or a mapping."""
-    if environment is None:
-        return []
-    items: list[tuple[str, str | None]] = []
-    if isinstance(environment, dict):
-        for name, value in environment.items():
-            items.append((str(name), None if value is None else _scalar(value)))
-        return items
-    if isinstance(environment, list):
-        for item in environment:
-            if not isinstance(item, str):
-                raise _ShapeError("an environment list item is not a string")
-            name, sep, value = item.partition("=")
-            items.append((name, value if sep else None))
-        return items
-    raise _ShapeError("environment is neither a list nor a mapping")
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise _ShapeError("an environment value is not a scalar")
-
-
-def _env_file_items(env_file: Any, interpolator: Interpolator
-                    ) -> list[tuple[str, bool, bool]]:
-    """``env_file:`` as (path, required, raw format): a string, a list, or long syntax."""
-    if env_file is None:
-        return []
-    entries = env_file if isinstance(env_file, list) else [env_file]
-    items: list[tuple[str, bool, bool]] = []
-    for entry in entries:
-        if isinstance(entry, str):
-            items.append((interpolator.expand(entry), True, False))
-        elif isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            required = entry.get("required", True) is not False
-            items.append((interpolator.expand(entry["path"]), required,
-                          entry.get("format") == "raw"))
-        else:
-            raise _ShapeError("an env_file entry is neither a path nor {path: ...}")
-    return items
