@@ -38,9 +38,9 @@ pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
 
 FIND_S = 5.0  # scenario in place -> finding on the strip, no key pressed
 # 003 waits for the secrets service's first round, which needs Compose's model of the project:
-# Debian's docker-compose v1 (a Python program, ~0.4 s of CPU a run) answers `version`, then
-# `config` and `config --hash` for each server, and the lab's two servers share this 2-core
-# machine. 3.2 to 4.3 s on a quiet machine, up to 5.3 s with another test run beside it.
+# Debian's docker-compose v1 (a Python program, 0.6-0.8 s of CPU a run here) answers
+# `version` and `config` for each server (`config --hash` comes after the first round), and
+# the lab's two servers share this 2-core machine: 4.6 to 5.1 s on a quiet machine.
 FIND_003_S = 8.0
 CLEAR_S = 30.0  # fix confirmed -> finding gone (a recreate, health every 5 s, 2 s coalescing)
 SIZE = (160, 50)

@@ -12,6 +12,7 @@ import pytest
 
 from console.engine.compose import ComposeProjects
 from console.engine.compose.model import ProjectModel
+from console.engine.compose.tool import config_hashes
 from console.engine.secrets import Fingerprinter
 from console.models import CommandResult
 from tests.support.compose import (
@@ -488,6 +489,35 @@ async def test_compose_config_hash_per_service_moves_with_the_compose_file(tmp_p
     assert after is not None
     assert after.services["api"].config_hash == hashes["api"]
     assert after.services["worker"].config_hash != hashes["worker"]
+
+
+@needs_v1
+async def test_live_the_config_hashes_come_after_the_model_and_fill_it(tmp_path: Path
+                                                                      ) -> None:
+    """``hashes_later``: the first model is returned before ``config --hash`` runs; the
+    hashes then fill the cached model, and ``on_update`` names the server."""
+    directory = write_project(tmp_path, "crm", ISSUE_SHAPE)
+    updated: list[str] = []
+    projects = ComposeProjects(Fingerprinter(KEY), hashes_later=True,
+                               on_update=updated.append)
+    host = TimedHost()
+    labels = parsed(labels_for(directory, "crm", "api"))
+    first = await projects.project(host, labels)
+    assert first is not None and first.source.endswith(" config")
+    assert all(s.config_hash is None for s in first.services.values())
+    assert not any("--hash" in what for what, _, _ in host.spans)
+    for _ in range(200):
+        if updated:
+            break
+        await asyncio.sleep(0.1)
+    if not updated and not await config_hashes(host, await projects.tool(host),
+                                               labels.key()):  # type: ignore[arg-type]
+        pytest.skip("docker-compose config --hash needs a Docker daemon here")
+    assert updated == ["local"]
+    cached = projects.cached("local")[labels.key()]  # type: ignore[index]
+    assert cached.services["api"].config_hash
+    assert cached.services["api"].expected == first.services["api"].expected
+    assert await projects.project(host, labels) is cached  # files unchanged: the cache
 
 
 async def test_the_file_reader_follows_include_and_extends(tmp_path: Path) -> None:

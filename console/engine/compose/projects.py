@@ -12,11 +12,17 @@ and watched like the project's own.
 A project that cannot be understood gets a model with ``problems`` (one line each) and
 whatever could still be learnt; other projects are unaffected. Values exist only inside
 ``_resolve``'s frame and the objects it clears before returning.
+
+With ``hashes_later`` (the live console), Compose's config hashes are asked after the
+model is returned, not beside ``config``: on a server with ``docker-compose`` v1 (a Python
+program, most of a CPU-second a run) they were one run in three on the way to the first
+secrets round. They then fill the cached model, and ``on_update(server)`` says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -81,8 +87,13 @@ class ComposeProjects:
 
     def __init__(self, fingerprint: Fingerprinter, *, timeout: float = COMPOSE_TIMEOUT,
                  detect_timeout: float = COMPOSE_TIMEOUT, detect_ttl: float = DETECT_TTL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 hashes_later: bool = False,
+                 on_update: Callable[[str], None] | None = None) -> None:
         self._fingerprint = fingerprint
+        self.hashes_later = hashes_later
+        self._on_update = on_update
+        self._hashing: set[asyncio.Task[None]] = set()
         self._timeout = timeout
         self._detect_timeout = detect_timeout
         self._detect_ttl = detect_ttl
@@ -186,7 +197,45 @@ class ComposeProjects:
             if model.watched != watched:
                 signature = await self._signature(host, model.watched)
             state.entries[key] = _Entry(model, signature)
+            if self.hashes_later and state.tool is not None and model.source.endswith(
+                    " config"):
+                self._hash_later(host, key, state.tool)
             return model
+
+    def _hash_later(self, host: Host, key: ProjectKey, tool: ComposeTool) -> None:
+        task = asyncio.create_task(self._fill_hashes(host, key, tool),
+                                   name=f"compose-hashes:{host.name}:{key.project}")
+        self._hashing.add(task)
+        task.add_done_callback(self._hashing.discard)
+
+    async def _fill_hashes(self, host: Host, key: ProjectKey, tool: ComposeTool) -> None:
+        """Compose's config hashes into the cached model they belong to (unless the
+        project's files changed meanwhile: the next resolution asks again)."""
+        state = self._state(host)
+        before = state.entries.get(key)
+        try:
+            hashes = await config_hashes(host, tool, key, self._timeout)
+        except (HostUnavailable, asyncio.CancelledError):
+            return
+        except Exception as exc:  # noqa: BLE001 - the model stands without the hashes
+            log.debug("compose hashes %s on %s: %s", key.project, host.name,
+                      type(exc).__name__)
+            return
+        entry = state.entries.get(key)
+        if not hashes or entry is None or entry is not before:
+            return
+        services = {name: dataclasses.replace(service, config_hash=hashes.get(name))
+                    for name, service in entry.model.services.items()}
+        entry.model = dataclasses.replace(entry.model, services=MappingProxyType(services))
+        if self._on_update is not None:
+            self._on_update(host.name)
+
+    async def close(self) -> None:
+        """End the hash asks still running (the console is stopping)."""
+        tasks = list(self._hashing)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _precise(self, host: Host) -> bool:
         """Whether the server's ``stat`` gives nanosecond times (GNU does), asked once."""
@@ -507,11 +556,17 @@ class _Resolution:
         return tool, (await self._ask(tool) if tool is not None else None)
 
     async def _ask(self, tool: ComposeTool) -> _Asked:
-        """Compose's ``config`` and its hashes, with what to say of the answer (added to
-        the problems after the files' own, as when the two ran one after the other)."""
-        answer, hashes = await asyncio.gather(
-            resolve_config(self.host, tool, self.key, self.owner._timeout),
-            config_hashes(self.host, tool, self.key, self.owner._timeout))
+        """Compose's ``config`` and its hashes (unless they are asked later), with what to
+        say of the answer (added to the problems after the files' own, as when the two ran
+        one after the other)."""
+        timeout = self.owner._timeout
+        hashes: dict[str, str] = {}
+        if self.owner.hashes_later:
+            answer = await resolve_config(self.host, tool, self.key, timeout)
+        else:
+            answer, hashes = await asyncio.gather(
+                resolve_config(self.host, tool, self.key, timeout),
+                config_hashes(self.host, tool, self.key, timeout))
         name = " ".join(tool.argv)
         said: list[tuple[str, bool]] = []  # (message, fatal)
         if answer.state == "timeout":

@@ -126,7 +126,7 @@ class SecretService:
         if self._compose is None:
             from console.engine.compose.projects import ComposeProjects
 
-            self._compose = ComposeProjects(self._fingerprint)
+            self._compose = ComposeProjects(self._fingerprint, on_update=self.request_refresh)
         return self._compose
 
     # -- read model --------------------------------------------------------------------
@@ -166,6 +166,9 @@ class SecretService:
         if self._running:
             return
         self._running = True
+        # Live, Compose's config hashes come after the first round (they only add the
+        # "configuration changed" staleness) and wake the server's next round.
+        self.compose.hashes_later = True
         for st in self.servers.values():
             self._unsubscribe_hosts.append(
                 st.host.add_status_listener(functools.partial(self._on_host, st)))
@@ -188,6 +191,8 @@ class SecretService:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._compose is not None:
+            await self._compose.close()
 
     async def refresh(self) -> None:
         """One full round on every server now (``check``/``report``), concurrently."""
