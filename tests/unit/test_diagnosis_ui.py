@@ -173,3 +173,29 @@ async def test_a_diagnosis_that_finds_the_same_leaves_the_strip_alone() -> None:
         stop_backend(fleet)
         await until(pilot, lambda: "backend_down_behind_proxy" in ids(app))
         assert len(updates) >= 1 and "crm-backend-1 exited (1)" in str(updates[-1][0])
+
+
+async def test_a_change_after_a_quiet_spell_is_diagnosed_at_once_and_a_burst_coalesced(
+        ) -> None:
+    """The first change of an incident is not held back by the coalescing window; the
+    changes that follow it within the window cost one more diagnosis, not one each."""
+    from console.engine.contracts import Change
+    from console.ui.widgets import diagnosis_strip
+
+    fleet = FakeFleet(every_pane=True)
+    app = app_for(fleet, placeholders=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        strip = app.query_one(DiagnosisStrip)
+        await until(pilot, lambda: strip.runs > 0 and not strip.pending)
+        await pilot.pause(diagnosis_strip.COALESCE_S + 0.1)
+        runs = strip.runs
+        strip._on_change(Change("health", "alpha"))
+        await pilot.pause()
+        assert strip.runs == runs + 1 and not strip.pending  # at once, no timer
+        for _ in range(20):
+            strip._on_change(Change("health", "alpha"))
+        await pilot.pause()
+        assert strip.pending and strip.runs == runs + 1
+        await until(pilot, lambda: not strip.pending)
+        assert strip.runs == runs + 2

@@ -1,8 +1,10 @@
 """The diagnosis strip above the panes: the top findings, each with the key that fixes it.
 
 It is driven by the services' change events, never by polling: every service and every
-host's connection state tells it something changed, a burst is coalesced into one
-diagnosis a moment later (``COALESCE_S``), and the diagnosis itself is pure
+host's connection state tells it something changed. A change after a quiet spell is
+diagnosed at once (the first finding of an incident is not held back); the changes that
+follow within ``COALESCE_S`` are coalesced into one diagnosis at its end, so a burst costs
+at most two. The diagnosis itself is pure
 (``console.engine.diagnosis``). The strip keeps the recent log lines of each server from the
 log batches it is sent, so a diagnosis never copies the log buffers.
 
@@ -17,6 +19,7 @@ three lines on a roomy one. Server text is shown literally (``safe``).
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -110,6 +113,7 @@ class DiagnosisStrip(Static):
         self._lines: dict[str, deque[LogLine]] = {}
         self._unsubscribe: list[Callable[[], None]] = []
         self._pending = False
+        self._diagnosed_at = float("-inf")  # time.monotonic() of the last diagnosis
         self._ticker: Timer | None = None
         self._listeners: list[Callable[[DiagnosisView], None]] = []
         self.runs = 0
@@ -163,15 +167,21 @@ class DiagnosisStrip(Static):
 
     def on_engine_changed(self, message: EngineChanged) -> None:
         message.stop()
-        if not self._pending:
+        if self._pending:
+            return
+        since = time.monotonic() - self._diagnosed_at
+        if since >= COALESCE_S:
+            self.rediagnose()
+        else:
             self._pending = True
-            self.set_timer(COALESCE_S, self.rediagnose)
+            self.set_timer(COALESCE_S - since, self.rediagnose)
 
     # -- diagnosing ----------------------------------------------------------------------
 
     def rediagnose(self) -> None:
         """One diagnosis of the current read models; the strip and its listeners redrawn."""
         self._pending = False
+        self._diagnosed_at = time.monotonic()
         now = self._clock()
         lines = [line for ring in self._lines.values() for line in ring]
         try:
