@@ -375,7 +375,9 @@ async def test_r_without_a_container_row_asks_for_one() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        app.pane("containers").move_cursor(row=0)  # a server row
+        pane = app.pane("containers")
+        pane.chosen = True  # the operator's pick: the diagnosis no longer moves the cursor
+        pane.move_cursor(row=0)  # a server row
         await pilot.press("r")
         await until(pilot, lambda: messages(app) != [])
         assert not isinstance(app.screen, ConfirmScreen)
