@@ -446,16 +446,28 @@ async def plain_and_labelled(tmp_path: Path, created_by: str
 
 
 @needs_v1
-async def test_config_starts_before_detection_with_the_compose_the_labels_name(
+async def test_config_is_asked_of_the_compose_the_labels_name_and_detection_comes_after(
         tmp_path: Path) -> None:
     """A container made by Compose v1 says so on its labels: ``config`` is asked of
-    ``docker-compose`` while detection still runs, once, and the model is the same."""
-    plain, hinted, host = await plain_and_labelled(tmp_path, "1.29.2")
+    ``docker-compose`` at once, and once; the server's Compose is detected after that
+    answer, in the background; the model is the same as without the labels' hint."""
+    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
+    plain = await ComposeProjects(Fingerprinter(KEY)).project(
+        WrappedHost(), parsed(labels_for(directory, "p", "api")))
+    host = TimedHost()
+    projects = ComposeProjects(Fingerprinter(KEY))
+    hinted = await projects.for_containers(host, [labels_for(
+        directory, "p", "api", **{"com.docker.compose.version": "1.29.2"})])
     runs = config_runs(host)
     assert len(runs) == 1 and " docker-compose -p " in runs[0][0]
-    assert runs[0][1] < host.span("docker-compose version")[1]
-    assert hinted.source == plain.source and hinted.source.startswith("docker-compose 1.")
-    assert hinted.services == plain.services and hinted.problems == plain.problems
+    tool = await projects.tool(host)  # the background detection's answer, once
+    assert tool is not None and tool.argv == ("docker-compose",)
+    assert all(began >= runs[0][2] for what, began, _ in host.spans if "version" in what)
+    assert sum("docker-compose version" in what for what, _, _ in host.spans) == 1
+    model = next(iter(hinted.values()))
+    assert plain is not None and model.source == plain.source
+    assert model.source.startswith("docker-compose 1.")
+    assert model.services == plain.services and model.problems == plain.problems
 
 
 @needs_v1

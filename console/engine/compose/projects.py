@@ -93,7 +93,7 @@ class ComposeProjects:
         self._fingerprint = fingerprint
         self.hashes_later = hashes_later
         self._on_update = on_update
-        self._hashing: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._timeout = timeout
         self._detect_timeout = detect_timeout
         self._detect_ttl = detect_ttl
@@ -144,20 +144,23 @@ class ComposeProjects:
             if parsed is not None and key is not None:
                 keys.setdefault(key, parsed)
         state = self._state(host)
-        first_sight = any(k not in state.entries for k in keys)
+        first_sight = [k for k in keys if k not in state.entries]
         # The warm-up is listed first, so it holds the detection and stat locks before
         # any project asks: the projects then wait for its answers instead of asking again.
-        warm = [self._warm(host)] if first_sight else []
+        # Projects whose labels name their Compose ask it at once, and detection waits
+        # until they have their answers (see _ask_compose).
+        guessed = all(likely_tool(keys[k].compose_version) for k in first_sight)
+        warm = [self._warm(host, detect=not guessed)] if first_sight else []
         models = await asyncio.gather(*warm, *(self._guarded(host, keys[k]) for k in keys))
         models = models[len(warm):]
         return {k: m for k, m in zip(keys, models, strict=True) if m is not None}
 
-    async def _warm(self, host: Host) -> None:
+    async def _warm(self, host: Host, *, detect: bool = True) -> None:
         """A project seen for the first time will want the server's Compose and its kind
         of ``stat``: both are asked at once, beside the projects' own first reads, rather
         than one after the other on the way to the first model."""
         try:
-            await asyncio.gather(self.tool(host), self._precise(host))
+            await asyncio.gather(*([self.tool(host)] if detect else []), self._precise(host))
         except (HostUnavailable, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - the projects ask again and say why
@@ -193,20 +196,19 @@ class ComposeProjects:
             if entry is not None and entry.signature == signature:
                 return entry.model
             async with self._gate:
-                model = await self._resolve(host, key, labels.compose_version)
+                model, answered_by = await self._resolve(host, key, labels.compose_version)
             if model.watched != watched:
                 signature = await self._signature(host, model.watched)
             state.entries[key] = _Entry(model, signature)
-            if self.hashes_later and state.tool is not None and model.source.endswith(
-                    " config"):
-                self._hash_later(host, key, state.tool)
+            if self.hashes_later and answered_by is not None:
+                self._hash_later(host, key, answered_by)
             return model
 
     def _hash_later(self, host: Host, key: ProjectKey, tool: ComposeTool) -> None:
         task = asyncio.create_task(self._fill_hashes(host, key, tool),
                                    name=f"compose-hashes:{host.name}:{key.project}")
-        self._hashing.add(task)
-        task.add_done_callback(self._hashing.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _fill_hashes(self, host: Host, key: ProjectKey, tool: ComposeTool) -> None:
         """Compose's config hashes into the cached model they belong to (unless the
@@ -230,9 +232,26 @@ class ComposeProjects:
         if self._on_update is not None:
             self._on_update(host.name)
 
+    def detect_later(self, host: Host) -> None:
+        """Detect the server's Compose in the background (unless it is known)."""
+        if self.detected(host):
+            return
+        task = asyncio.create_task(self._detect_quietly(host),
+                                   name=f"compose-detect:{host.name}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _detect_quietly(self, host: Host) -> None:
+        try:
+            await self.tool(host)
+        except (HostUnavailable, asyncio.CancelledError):
+            return
+        except Exception as exc:  # noqa: BLE001 - the next ask detects again
+            log.debug("compose detection on %s: %s", host.name, type(exc).__name__)
+
     async def close(self) -> None:
-        """End the hash asks still running (the console is stopping)."""
-        tasks = list(self._hashing)
+        """End the detections and hash asks still running (the console is stopping)."""
+        tasks = list(self._background)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -269,11 +288,13 @@ class ComposeProjects:
             and self._clock() - state.detected_at < self._detect_ttl
 
     async def _resolve(self, host: Host, key: ProjectKey, created_by: str | None = None
-                       ) -> ProjectModel:
+                       ) -> tuple[ProjectModel, ComposeTool | None]:
         """Learn the project now; every value is classified and dropped before returning.
-        ``created_by``: the Compose version on the containers' labels, a hint of the tool."""
+        ``created_by``: the Compose version on the containers' labels, a hint of the tool.
+        Also returns the Compose whose ``config`` the model was built from, if any."""
+        resolution = _Resolution(self, host, key, created_by)
         try:
-            return await _Resolution(self, host, key, created_by).run()
+            return await resolution.run(), resolution.answered_by
         except (HostUnavailable, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - a message here could quote a value
@@ -281,7 +302,7 @@ class ComposeProjects:
                       type(exc).__name__)
             return ProjectModel(key=key, server=host.name, source="none", problems=(
                 ProjectProblem(key.project, f"could not be read ({type(exc).__name__})"),),
-                watched=_base_files(key))
+                watched=_base_files(key)), None
 
 
 # Compose's answer, its config hashes, and what to say of it as (message, fatal).
@@ -319,6 +340,7 @@ class _Resolution:
         self.shaky: set[str] = set()
         self.environ: dict[str, str] = {}
         self.asked: set[str] = set()  # names looked for in the server's environment
+        self.answered_by: ComposeTool | None = None  # whose ``config`` the model is built on
 
     def problem(self, message: str, fatal: bool = True) -> None:
         if all(p.message != message for p in self.problems):
@@ -354,6 +376,8 @@ class _Resolution:
                     and not any(p.fatal for p in self.problems):
                 self.problem(f"{' '.join(tool.argv)} config refused the project "
                              f"(exit {answer.exit_status})")
+            if values is not None and tool is not None:
+                self.answered_by = tool
             source = f"{tool.label} config" if values is not None and tool else "compose files"
             watched = tuple(dict.fromkeys((*_base_files(self.key), *files.consulted,
                                            *env_files)))
@@ -535,24 +559,30 @@ class _Resolution:
         return found
 
     async def _ask_compose(self) -> tuple[ComposeTool | None, _Asked | None]:
-        """The server's Compose and its answer (None without Compose).
+        """The Compose that answered and its answer (None without Compose).
 
-        On a first sight the server's Compose is still being detected (v1 takes most of a
-        second to say its version): ``config`` starts at once with the Compose the labels
-        point at, and is kept when detection finds that one, else asked again."""
+        Before the server's Compose is known, ``config`` is asked at once of the Compose
+        the labels name. When it answers, the model is built from that answer and the
+        server's Compose is detected afterwards, for later asks: on a server with v1 (a
+        Python program, most of a CPU-second a run) detection's ``docker-compose version``
+        was one run in three on the way to the first secrets round. When it does not
+        answer, the server's Compose is detected and asked (unless it is the same one)."""
         guess = None if self.owner.detected(self.host) else likely_tool(self.created_by)
         if guess is None:
             tool = await self.owner.tool(self.host)
             return tool, (await self._ask(tool) if tool is not None else None)
-        early = asyncio.ensure_future(self._ask(guess))
+        asked = await self._ask(guess)
+        if asked[0].state == "ok":
+            self.owner.detect_later(self.host)
+            return guess, asked
         try:
             tool = await self.owner.tool(self.host)
         except BaseException:
-            await _abandon(early, lambda asked: asked[0])
+            asked[0].discard()
             raise
         if tool is not None and (tool.argv, tool.major) == (guess.argv, guess.major):
-            return tool, await early
-        await _abandon(early, lambda asked: asked[0])
+            return tool, asked
+        asked[0].discard()
         return tool, (await self._ask(tool) if tool is not None else None)
 
     async def _ask(self, tool: ComposeTool) -> _Asked:

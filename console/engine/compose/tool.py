@@ -73,12 +73,13 @@ async def _version(host: Host, argv: tuple[str, ...], timeout: float) -> Compose
 def likely_tool(created_by: str | None) -> ComposeTool | None:
     """The Compose that ``detect`` most likely finds, judged from the version that created
     a container (its ``com.docker.compose.version`` label): v1 is ``docker-compose``, v2
-    most often the plugin. Only a guess, to start ``config`` before detection answers."""
-    found = re.match(r"v?(\d+)\.", created_by or "")
-    major = int(found.group(1)) if found else 0
-    if major < 1:
+    most often the plugin, with the label's version. Only a guess, to ask ``config``
+    before detection has answered."""
+    found = re.match(r"v?((\d+)\.[0-9A-Za-z.+-]*)", (created_by or "").strip())
+    major = int(found.group(2)) if found else 0
+    if found is None or major < 1:
         return None
-    return ComposeTool(_CANDIDATES[1] if major == 1 else _CANDIDATES[0], "", major)
+    return ComposeTool(_CANDIDATES[1] if major == 1 else _CANDIDATES[0], found.group(1), major)
 
 
 def compose_command(tool: ComposeTool, key: ProjectKey, *args: str) -> list[str]:
