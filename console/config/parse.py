@@ -48,11 +48,8 @@ class Parser(ValueReader):
         if not isinstance(raw, list):
             raise self.fail("prometheus", "expected [[prometheus]] tables")
         blocks = tuple(self.prometheus(p, f"prometheus[{i}]") for i, p in enumerate(raw))
-        names = [b.name for b in blocks]
-        for i, name in enumerate(names):
-            if names.index(name) != i:
-                raise self.fail(f"prometheus[{i}].name",
-                                f"prometheus name {name!r} is used twice; names must be unique")
+        self.unique([b.name for b in blocks], "prometheus",
+                    "prometheus name {name!r} is used twice; names must be unique")
         return blocks
 
     def prometheus(self, raw: Any, where: str) -> PrometheusConfig:
@@ -101,12 +98,8 @@ class Parser(ValueReader):
         )
 
     def check_unique_names(self, servers: tuple[ServerConfig, ...]) -> None:
-        seen: set[str] = set()
-        for i, server in enumerate(servers):
-            if server.name in seen:
-                raise self.fail(f"servers[{i}].name",
-                                f"server name {server.name!r} is used twice; names must be unique")
-            seen.add(server.name)
+        self.unique([s.name for s in servers], "servers",
+                    "server name {name!r} is used twice; names must be unique")
 
     def server(self, raw: Any, where: str) -> ServerConfig:
         data = self.table(raw, where)
@@ -132,11 +125,8 @@ class Parser(ValueReader):
         if not isinstance(raw_health, list):
             raise self.fail(f"{where}.health", "expected [[servers.health]] tables")
         health = tuple(self.health(h, f"{where}.health[{i}]") for i, h in enumerate(raw_health))
-        names = [h.name for h in health]
-        for i, hname in enumerate(names):
-            if names.index(hname) != i:
-                raise self.fail(f"{where}.health[{i}].name",
-                                f"health check name {hname!r} is used twice on this server")
+        self.unique([h.name for h in health], f"{where}.health",
+                    "health check name {name!r} is used twice on this server")
         return ServerConfig(
             name=name,
             host=host,

@@ -106,6 +106,15 @@ class ValueReader:
                             f"expected one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def unique(self, names: list[str], where: str, message: str) -> None:
+        """The first name used a second time is an error at ``where[i].name``;
+        ``message`` is formatted with ``name``."""
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                raise self.fail(f"{where}[{i}].name", message.format(name=name))
+            seen.add(name)
+
     def env_only(self, data: Mapping[str, Any], key: str, where: str) -> str:
         """A credential: only a ``${VAR}`` reference is accepted, never the value itself.
 

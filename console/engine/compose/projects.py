@@ -26,9 +26,10 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from console.engine.compose.labels import ComposeLabels, ProjectKey
 from console.engine.compose.model import ComposeTool, ProjectModel, ProjectProblem
@@ -197,8 +198,21 @@ class ComposeProjects:
             return model
 
     def _hash_later(self, host: Host, key: ProjectKey, tool: ComposeTool) -> None:
-        task = asyncio.create_task(self._fill_hashes(host, key, tool),
-                                   name=f"compose-hashes:{host.name}:{key.project}")
+        self._in_background(self._fill_hashes(host, key, tool),
+                            f"compose-hashes:{host.name}:{key.project}")
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` beside the rounds; ``close`` ends it. A failure is logged only:
+        what it would have added is asked again on the next resolution or detection."""
+        async def quietly() -> None:
+            try:
+                await work
+            except (HostUnavailable, asyncio.CancelledError):
+                return
+            except Exception as exc:  # noqa: BLE001 - a background ask never breaks a round
+                log.debug("%s: %s", name, type(exc).__name__)
+
+        task = asyncio.create_task(quietly(), name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -207,14 +221,7 @@ class ComposeProjects:
         project's files changed meanwhile: the next resolution asks again)."""
         state = self._state(host)
         before = state.entries.get(key)
-        try:
-            hashes = await config_hashes(host, tool, key, self._timeout)
-        except (HostUnavailable, asyncio.CancelledError):
-            return
-        except Exception as exc:  # noqa: BLE001 - the model stands without the hashes
-            log.debug("compose hashes %s on %s: %s", key.project, host.name,
-                      type(exc).__name__)
-            return
+        hashes = await config_hashes(host, tool, key, self._timeout)
         entry = state.entries.get(key)
         if not hashes or entry is None or entry is not before:
             return
@@ -226,20 +233,11 @@ class ComposeProjects:
 
     def detect_later(self, host: Host) -> None:
         """Detect the server's Compose in the background (unless it is known)."""
-        if self.detected(host):
-            return
-        task = asyncio.create_task(self._detect_quietly(host),
-                                   name=f"compose-detect:{host.name}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        if not self.detected(host):
+            self._in_background(self._detect(host), f"compose-detect:{host.name}")
 
-    async def _detect_quietly(self, host: Host) -> None:
-        try:
-            await self.tool(host)
-        except (HostUnavailable, asyncio.CancelledError):
-            return
-        except Exception as exc:  # noqa: BLE001 - the next ask detects again
-            log.debug("compose detection on %s: %s", host.name, type(exc).__name__)
+    async def _detect(self, host: Host) -> None:
+        await self.tool(host)
 
     async def close(self) -> None:
         """End the detections and hash asks still running (the console is stopping)."""
