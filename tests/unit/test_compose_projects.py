@@ -412,15 +412,17 @@ def overlap(one: tuple[float, float], other: tuple[float, float]) -> bool:
 
 async def test_a_first_project_asks_compose_beside_reading_its_files(tmp_path: Path) -> None:
     """The first model waits for Compose once, not for each step in turn: both Compose
-    versions are asked at once, alongside the ``stat`` probe, and the files are read
-    while Compose is still being detected."""
+    versions are asked at once, alongside the files' ``stat`` (one: it also learns that
+    this ``stat`` gives nanoseconds), and the files are read while Compose is still being
+    detected."""
     directory = write_project(tmp_path, "p", ISSUE_SHAPE)
     host = TimedHost()
     projects = ComposeProjects(Fingerprinter(KEY))
     await projects.for_containers(host, [labels_for(directory, "p", "api")])
     v2, v1 = host.span("docker compose version"), host.span("docker-compose version")
     assert overlap(v2, v1)
-    assert overlap(v2, host.span("stat -L -c %.9Y /"))
+    assert overlap(v2, host.span("stat -L -c %n\t%s:%i:%.9Y:%.9Z --"))
+    assert sum(what.startswith("stat ") for what, _, _ in host.spans) == 1
     reads = [(a, b) for what, a, b in host.spans if what.startswith("read ")]
     assert reads and reads[0][0] < min(v1[1], v2[1])
     assert sum("version" in what for what, _, _ in host.spans) == 2  # the warm-up's, once
@@ -530,6 +532,110 @@ async def test_live_the_config_hashes_come_after_the_model_and_fill_it(tmp_path:
     assert cached.services["api"].config_hash
     assert cached.services["api"].expected == first.services["api"].expected
     assert await projects.project(host, labels) is cached  # files unchanged: the cache
+
+
+class SlowConfigHost(TimedHost):
+    """Compose's ``config`` takes 0.6 s (v1 on a busy server); ``version`` 0.1 s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delay = lambda argv: 0.6 if argv[-1] == "config" else \
+            0.1 if "version" in argv else 0.0
+
+
+async def until_updated(updated: list[str]) -> None:
+    for _ in range(100):
+        if updated:
+            return
+        await asyncio.sleep(0.05)
+
+
+def expectations(model: ProjectModel | None) -> dict[str, object]:
+    assert model is not None
+    return {name: service.expected for name, service in model.services.items()}
+
+
+@needs_v1
+async def test_live_a_plain_project_gets_its_files_model_while_compose_answers(
+        tmp_path: Path) -> None:
+    """``files_first``: while a slow ``config`` runs, the first model is the files' own;
+    Compose's answer then replaces it in the cache, expecting the same, and ``on_update``
+    names the server."""
+    directory = write_project(tmp_path, "crm", ISSUE_SHAPE)
+    labels = parsed(labels_for(directory, "crm", "api"))
+    plain = await ComposeProjects(Fingerprinter(KEY)).project(WrappedHost(), labels)
+    updated: list[str] = []
+    projects = ComposeProjects(Fingerprinter(KEY), files_first=True,
+                               on_update=updated.append)
+    host = SlowConfigHost()
+    first = await projects.project(host, labels)
+    returned = asyncio.get_running_loop().time()
+    assert first is not None and first.source == "compose files" and first.ok
+    await until_updated(updated)
+    assert updated == ["local"]
+    runs = config_runs(host)
+    assert len(runs) == 1 and runs[0][2] > returned  # the model came before Compose's
+    cached = projects.cached("local")[labels.key()]  # type: ignore[index]
+    assert cached.source.startswith("docker-compose 1.")
+    assert expectations(cached) == expectations(first) == expectations(plain)
+    assert await projects.project(host, labels) is cached  # files unchanged: the cache
+
+
+@needs_v1
+@pytest.mark.parametrize("case", ["unset_variable", "missing_env_file"])
+async def test_live_a_project_the_reader_could_misjudge_waits_for_compose(
+        tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable set nowhere or an env_file that is not there: Compose's answer is the
+    first model, as without ``files_first``, and nothing is replaced after it."""
+    monkeypatch.delenv("NOWHERE_SET", raising=False)
+    service = {"unset_variable": 'environment:\n      TOKEN: "${NOWHERE_SET}"',
+               "missing_env_file": "env_file: absent.env"}[case]
+    directory = write_project(tmp_path, "p", {"docker-compose.yml": f"""
+        services:
+          api:
+            image: busybox
+            {service}
+    """})
+    updated: list[str] = []
+    projects = ComposeProjects(Fingerprinter(KEY), files_first=True,
+                               on_update=updated.append)
+    host = SlowConfigHost()
+    model = await projects.project(host, parsed(labels_for(directory, "p", "api")))
+    assert model is not None and model.problems
+    assert len(config_runs(host)) == 1  # ended before the model was returned
+    await asyncio.sleep(0.2)
+    assert updated == []
+
+
+class WholeSecondsStat(WrappedHost):
+    """A ``stat`` without nanoseconds (as BusyBox's may be): ``%.9Y`` gives ``%Y``.
+    ``specs``: the formats asked for, as asked."""
+
+    def __init__(self, **kwargs: bool) -> None:
+        super().__init__(**kwargs)
+        self.specs: list[str] = []
+
+    async def run(self, argv: Sequence[str], *, timeout: float | None = 30.0,
+                  input: bytes | None = None) -> CommandResult:
+        if argv and argv[0] == "stat":
+            self.specs.append(argv[3])
+            argv = [a.replace("%.9", "%") for a in argv]
+        return await super().run(argv, timeout=timeout, input=input)
+
+
+async def test_a_stat_without_nanoseconds_is_learnt_from_its_first_answer(
+        tmp_path: Path) -> None:
+    directory = write_project(tmp_path, "p", ISSUE_SHAPE)
+    host = WholeSecondsStat(compose=False)
+    projects = ComposeProjects(Fingerprinter(KEY))
+    labels = parsed(labels_for(directory, "p", "api"))
+    first = await projects.project(host, labels)
+    assert host.specs == ["%n\t%s:%i:%.9Y:%.9Z", "%n\t%s:%i:%Y:%Z"]
+    host.commands.clear()
+    host.specs.clear()
+    assert await projects.project(host, labels) is first
+    assert host.specs == ["%n\t%s:%i:%Y:%Z"]
+    assert [c[0] for c in host.commands] == ["stat"]
 
 
 async def test_the_file_reader_follows_include_and_extends(tmp_path: Path) -> None:

@@ -17,6 +17,12 @@ With ``hashes_later`` (the live console), Compose's config hashes are asked afte
 model is returned, not beside ``config``: on a server with ``docker-compose`` v1 (a Python
 program, most of a CPU-second a run) they were one run in three on the way to the first
 secrets round. They then fill the cached model, and ``on_update(server)`` says so.
+
+With ``files_first`` (the live console too), a plain project learnt anew whose files are
+read before Compose answers (v1 takes a second or more) gets the model of its files at
+once; Compose's answer replaces it in the cache, and ``on_update(server)`` says so. A
+project the reader could misjudge (an ``include:``, an ``extends:``, a variable unset or
+left to the shell, anything said of its files) waits for Compose as before.
 """
 
 from __future__ import annotations
@@ -50,6 +56,10 @@ log = logging.getLogger(__name__)
 DETECT_TTL = 300.0
 CONCURRENT_RESOLVES = 2
 
+_NANOSECONDS = "%s:%i:%.9Y:%.9Z"
+_SECONDS = "%s:%i:%Y:%Z"
+_PRECISE = re.compile(r"\d+:\d+:\d+\.\d+:\d+\.\d+")
+
 FileSignature = tuple[tuple[str, str], ...]
 """(path, "size:inode:mtime:ctime" or "absent") per watched file, in order."""
 
@@ -68,7 +78,6 @@ class _ServerState:
     entries: dict[ProjectKey, _Entry] = field(default_factory=dict)
     locks: dict[ProjectKey, asyncio.Lock] = field(default_factory=dict)
     detect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    stat_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class ComposeProjects:
@@ -81,10 +90,11 @@ class ComposeProjects:
     def __init__(self, fingerprint: Fingerprinter, *, timeout: float = COMPOSE_TIMEOUT,
                  detect_timeout: float = COMPOSE_TIMEOUT, detect_ttl: float = DETECT_TTL,
                  clock: Callable[[], float] = time.monotonic,
-                 hashes_later: bool = False,
+                 hashes_later: bool = False, files_first: bool = False,
                  on_update: Callable[[str], None] | None = None) -> None:
         self._fingerprint = fingerprint
         self.hashes_later = hashes_later
+        self.files_first = files_first
         self._on_update = on_update
         self._background: set[asyncio.Task[None]] = set()
         self._timeout = timeout
@@ -138,26 +148,25 @@ class ComposeProjects:
                 keys.setdefault(key, parsed)
         state = self._state(host)
         first_sight = [k for k in keys if k not in state.entries]
-        # The warm-up is listed first, so it holds the detection and stat locks before
-        # any project asks: the projects then wait for its answers instead of asking again.
-        # Projects whose labels name their Compose ask it at once, and detection waits
-        # until they have their answers (see _ask_compose).
+        # The detection is listed first, so it holds the detection lock before any project
+        # asks: the projects then wait for its answer instead of asking again. Projects
+        # whose labels name their Compose ask it at once, and detection waits until they
+        # have their answers (see Resolution._ask_compose).
         guessed = all(likely_tool(keys[k].compose_version) for k in first_sight)
-        warm = [self._warm(host, detect=not guessed)] if first_sight else []
+        warm = [self._detect_first(host)] if first_sight and not guessed else []
         models = await asyncio.gather(*warm, *(self._guarded(host, keys[k]) for k in keys))
         models = models[len(warm):]
         return {k: m for k, m in zip(keys, models, strict=True) if m is not None}
 
-    async def _warm(self, host: Host, *, detect: bool = True) -> None:
-        """A project seen for the first time will want the server's Compose and its kind
-        of ``stat``: both are asked at once, beside the projects' own first reads, rather
-        than one after the other on the way to the first model."""
+    async def _detect_first(self, host: Host) -> None:
+        """A project seen for the first time will want the server's Compose: it is asked
+        at once, beside the projects' own first reads, rather than after them."""
         try:
-            await asyncio.gather(*([self.tool(host)] if detect else []), self._precise(host))
+            await self.tool(host)
         except (HostUnavailable, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - the projects ask again and say why
-            log.debug("compose warm-up on %s: %s", host.name, type(exc).__name__)
+            log.debug("compose detection on %s: %s", host.name, type(exc).__name__)
 
     async def _guarded(self, host: Host, labels: ComposeLabels) -> ProjectModel | None:
         """``project``, with a failure of its own (not the link's) as the project's line."""
@@ -176,7 +185,8 @@ class ComposeProjects:
 
     async def project(self, host: Host, labels: ComposeLabels) -> ProjectModel | None:
         """The project's model, from the cache while its files are unchanged; None when the
-        labels do not say where the project lives."""
+        labels do not say where the project lives. With ``files_first``, a project learnt
+        anew may get the model of its files alone while Compose is still answering."""
         key = labels.key()
         if key is None:
             return None
@@ -188,14 +198,65 @@ class ComposeProjects:
             signature = await self._signature(host, watched)
             if entry is not None and entry.signature == signature:
                 return entry.model
-            async with self._gate:
-                model, answered_by = await self._resolve(host, key, labels.compose_version)
-            if model.watched != watched:
-                signature = await self._signature(host, model.watched)
-            state.entries[key] = _Entry(model, signature)
+            early: asyncio.Future[ProjectModel] = asyncio.get_running_loop().create_future()
+            resolving = asyncio.ensure_future(self._resolve_gated(
+                host, key, labels.compose_version,
+                (lambda m: None if early.done() else early.set_result(m))
+                if self.files_first else None))
+            try:
+                await asyncio.wait((resolving, early), return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:
+                resolving.cancel()
+                raise
+            if not resolving.done():
+                first = await self._store(host, key, early.result(), watched, signature)
+                self._in_background(self._complete(host, key, resolving, first),
+                                    f"compose-config:{host.name}:{key.project}")
+                return first.model
+            model, answered_by = resolving.result()
+            await self._store(host, key, model, watched, signature)
             if self.hashes_later and answered_by is not None:
                 self._hash_later(host, key, answered_by)
             return model
+
+    async def _resolve_gated(self, host: Host, key: ProjectKey, created_by: str | None,
+                             early: Callable[[ProjectModel], None] | None
+                             ) -> tuple[ProjectModel, ComposeTool | None]:
+        async with self._gate:
+            return await self._resolve(host, key, created_by, early)
+
+    async def _store(self, host: Host, key: ProjectKey, model: ProjectModel,
+                     watched: tuple[str, ...], signature: FileSignature) -> _Entry:
+        """Cache ``model`` under the signature taken before it was read (its watched files
+        stated again if the resolution found more of them)."""
+        if model.watched != watched:
+            signature = await self._signature(host, model.watched)
+        entry = self._state(host).entries[key] = _Entry(model, signature)
+        return entry
+
+    async def _complete(self, host: Host, key: ProjectKey,
+                        resolving: asyncio.Future[tuple[ProjectModel, ComposeTool | None]],
+                        first: _Entry) -> None:
+        """Compose's answer in place of the files' model it followed, and ``on_update``.
+        If the resolution fails, the files' model is dropped: the next round resolves
+        again rather than keep a model Compose never confirmed."""
+        state = self._state(host)
+        try:
+            model, answered_by = await resolving
+        except BaseException:
+            if state.entries.get(key) is first:
+                del state.entries[key]
+            raise
+        if state.entries.get(key) is not first:
+            return  # the files changed meanwhile and were learnt again
+        if model.services != first.model.services:
+            log.info("compose project %s on %s: Compose's config differs from the files "
+                     "as read", key.project, host.name)
+        await self._store(host, key, model, first.model.watched, first.signature)
+        if self.hashes_later and answered_by is not None:
+            self._hash_later(host, key, answered_by)
+        if self._on_update is not None:
+            self._on_update(host.name)
 
     def _hash_later(self, host: Host, key: ProjectKey, tool: ComposeTool) -> None:
         self._in_background(self._fill_hashes(host, key, tool),
@@ -246,30 +307,40 @@ class ComposeProjects:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _precise(self, host: Host) -> bool:
-        """Whether the server's ``stat`` gives nanosecond times (GNU does), asked once."""
-        state = self._state(host)
-        async with state.stat_lock:
-            if state.precise_stat is None:
-                probe = await host.run(["stat", "-L", "-c", "%.9Y", "/"],
-                                       timeout=self._timeout)
-                state.precise_stat = bool(re.fullmatch(rb"\d+\.\d+\s*", probe.stdout))
-            return state.precise_stat
-
     async def _signature(self, host: Host, paths: tuple[str, ...]) -> FileSignature:
-        """One ``stat`` over the host for every watched file (nanosecond mtimes if GNU)."""
-        spec = "%s:%i:%.9Y:%.9Z" if await self._precise(host) else "%s:%i:%Y:%Z"
+        """One ``stat`` over the host for every watched file, with nanosecond times where
+        the server's ``stat`` gives them (GNU's does; BusyBox's may not). The server's first
+        ``stat`` asks for them and learns from the answer whether they came, asking again
+        in whole seconds if not: a separate probe was one more round trip on the way to
+        the first model."""
+        state = self._state(host)
+        precise = state.precise_stat
+        seen = await self._stat(host, paths, _SECONDS if precise is False else _NANOSECONDS)
+        if seen is not None and precise is None:
+            if seen and all(_PRECISE.fullmatch(data) for data in seen.values()):
+                state.precise_stat = True
+            else:
+                seen = await self._stat(host, paths, _SECONDS)
+                if seen:
+                    state.precise_stat = False
+        if seen is None:
+            return tuple((p, "unknown") for p in paths)
+        return tuple((p, seen.get(p, "absent")) for p in paths)
+
+    async def _stat(self, host: Host, paths: tuple[str, ...], spec: str
+                    ) -> dict[str, str] | None:
+        """path -> ``spec``'s answer for each file that exists; None on a timeout."""
         try:
             result = await host.run(["stat", "-L", "-c", f"%n\t{spec}", "--", *paths],
                                     timeout=self._timeout)
         except TimeoutError:
-            return tuple((p, "unknown") for p in paths)
+            return None
         seen: dict[str, str] = {}
         for line in result.stdout.decode("utf-8", "surrogateescape").splitlines():
             path, sep, data = line.rpartition("\t")
             if sep:
                 seen[path] = data
-        return tuple((p, seen.get(p, "absent")) for p in paths)
+        return seen
 
     def detected(self, host: Host) -> bool:
         """Whether the server's Compose is known and fresh (``tool`` answers at once)."""
@@ -277,14 +348,15 @@ class ComposeProjects:
         return state is not None and state.detected_at is not None \
             and self._clock() - state.detected_at < self._detect_ttl
 
-    async def _resolve(self, host: Host, key: ProjectKey, created_by: str | None = None
+    async def _resolve(self, host: Host, key: ProjectKey, created_by: str | None = None,
+                       early: Callable[[ProjectModel], None] | None = None,
                        ) -> tuple[ProjectModel, ComposeTool | None]:
         """Learn the project now; every value is classified and dropped before returning.
         ``created_by``: the Compose version on the containers' labels, a hint of the tool.
         Also returns the Compose whose ``config`` the model was built from, if any."""
         resolution = Resolution(self, host, key, created_by)
         try:
-            return await resolution.run(), resolution.answered_by
+            return await resolution.run(early), resolution.answered_by
         except (HostUnavailable, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - a message here could quote a value

@@ -86,13 +86,16 @@ class Resolution:
             return self.environ[name]
         return self.dotenv.get(name)
 
-    async def run(self) -> ProjectModel:
+    async def run(self, early: Callable[[ProjectModel], None] | None = None
+                  ) -> ProjectModel:
+        """The project's model. ``early(model)``, when given, is handed the model of the
+        files alone if they are read before Compose answers (``_files_model``)."""
         files: ComposeFiles | None = None
         env_files: dict[str, EnvFile | None] = {}
         answer: ComposeAnswer | None = None
         try:
             hashes: dict[str, str] = {}
-            (files, env_files), (tool, asked) = await self._read_and_ask()
+            (files, env_files), (tool, asked) = await self._read_and_ask(early)
             if asked is not None:
                 answer, hashes, said = asked
                 for message, fatal in said:
@@ -111,11 +114,10 @@ class Resolution:
             if values is not None and tool is not None:
                 self.answered_by = tool
             source = f"{tool.label} config" if values is not None and tool else "compose files"
-            watched = tuple(dict.fromkeys((*base_files(self.key), *files.consulted,
-                                           *env_files)))
             return ProjectModel(key=self.key, server=self.host.name, source=source,
                                 services=MappingProxyType(services),
-                                problems=tuple(self.problems), watched=watched)
+                                problems=tuple(self.problems),
+                                watched=self._watched(files, env_files))
         finally:
             if files is not None:
                 files.discard()
@@ -126,6 +128,28 @@ class Resolution:
                 answer.discard()
             self.dotenv.clear()
             self.environ.clear()
+
+    def _watched(self, files: ComposeFiles, env_files: dict[str, EnvFile | None]
+                 ) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*base_files(self.key), *files.consulted, *env_files)))
+
+    def _files_model(self, files: ComposeFiles, env_files: dict[str, EnvFile | None]
+                     ) -> ProjectModel | None:
+        """The model of the files alone, to show while Compose is still working the project
+        out (v1, a Python program, takes a second or more a run). Only a plain project gets
+        one: nothing said of its files, no ``include:`` or ``extends:``, no variable unset
+        or left to the shell, which is where this reader and Compose could part. Compose's
+        answer replaces it."""
+        if self.problems or self.shaky or files.missing or files.consulted:
+            return None
+        services, problems = build_services(
+            files, env_files, self.owner._fingerprint, self.dotenv_source, self.lookup,
+            keep=True)
+        if problems:
+            return None
+        return ProjectModel(key=self.key, server=self.host.name, source="compose files",
+                            services=MappingProxyType(services),
+                            watched=self._watched(files, env_files))
 
     async def _read_files(self) -> tuple[ComposeFiles, dict[str, EnvFile | None]]:
         """The compose files (and those they include or extend), the interpolation env
@@ -144,7 +168,7 @@ class Resolution:
             files.discard()
             raise
 
-    async def _read_and_ask(self) -> tuple[
+    async def _read_and_ask(self, early: Callable[[ProjectModel], None] | None) -> tuple[
             tuple[ComposeFiles, dict[str, EnvFile | None]],
             tuple[ComposeTool | None, _Asked | None]]:
         """``_read_files`` and Compose's ``config`` side by side: the files come over SFTP
@@ -153,6 +177,10 @@ class Resolution:
         asking = asyncio.ensure_future(self._ask_compose())
         try:
             read = await self._read_files()
+            if early is not None and not asking.done():
+                model = self._files_model(*read)
+                if model is not None:
+                    early(model)
         except BaseException:
             await _abandon(asking, lambda ended: ended[1][0] if ended[1] else None)
             raise

@@ -34,8 +34,10 @@ def build_services(files: ComposeFiles, env_files: Mapping[str, EnvFile | None],
                    values: Mapping[str, Mapping[str, str | None]] | None = None,
                    unresolved: frozenset[str] = frozenset(),
                    hashes: Mapping[str, str] | None = None,
+                   keep: bool = False,
                    ) -> tuple[dict[str, ServiceEnv], list[ProjectProblem]]:
-    """Every service's expected environment, classified; ``files`` is discarded after.
+    """Every service's expected environment, classified; ``files`` is discarded after
+    (unless ``keep``: the caller builds again from them, and discards them itself).
 
     ``env_files``: path -> parsed file (None: missing). ``project_env``: variable -> the
     project env file that defines it. ``values``: Compose's own answer (service -> name ->
@@ -51,7 +53,8 @@ def build_services(files: ComposeFiles, env_files: Mapping[str, EnvFile | None],
                                           project_env, lookup, own, unresolved, problems,
                                           (hashes or {}).get(name))
     finally:
-        files.discard()
+        if not keep:
+            files.discard()
     return services, problems
 
 

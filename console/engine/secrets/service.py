@@ -166,8 +166,10 @@ class SecretService:
         if self._running:
             return
         self._running = True
-        # Live, Compose's config hashes come after the first round (they only add the
-        # "configuration changed" staleness) and wake the server's next round.
+        # Live, a plain project's first model is its files' (Compose's answer replaces it
+        # and wakes the server's next round), and Compose's config hashes come after the
+        # first round (they only add the "configuration changed" staleness), waking it too.
+        self.compose.files_first = True
         self.compose.hashes_later = True
         for st in self.servers.values():
             self._unsubscribe_hosts.append(
