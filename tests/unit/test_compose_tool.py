@@ -89,6 +89,19 @@ def test_the_command_runs_in_the_project_with_its_name_files_and_env_files() -> 
     assert "--env-file" not in compose_command(v2, default, "config")
 
 
+async def test_reads_run_at_a_lower_priority_and_actions_do_not(tmp_path: Path) -> None:
+    """``config`` (a read) runs under ``nice -n 10`` where the server has ``nice``;
+    the command an action runs (a recreate) keeps the priority it was given."""
+    key = ProjectKey("p", str(tmp_path), (str(tmp_path / "docker-compose.yml"),), ())
+    niceness = ComposeTool(("sh", "-c", "awk '{print $19}' /proc/self/stat"), "0", 2)
+    host = local_host()
+    read = await host.run(compose_command(niceness, key, "config", nicely=True))
+    action = await host.run(compose_command(niceness, key, "up"))
+    assert read.ok and action.ok
+    base = int(action.stdout)
+    assert int(read.stdout) == min(base + 10, 19)
+
+
 async def test_a_v2_server_is_asked_for_json_in_the_project_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"

@@ -43,6 +43,11 @@ _CANDIDATES: tuple[tuple[str, ...], ...] = (("docker", "compose"), ("docker-comp
 _VERSION = re.compile(rb"version v?(\d+)\.(\d+)(?:\.(\d+))?")
 _UNSET = re.compile(r"The \\?\"?([A-Za-z_][A-Za-z0-9_]*)\\?\"? variable is not set")
 _IN_DIR = 'cd -- "$1" || exit 125; shift; exec "$@"'
+# The console only reads with these (``version``, ``config``): at a lower priority where
+# the server has ``nice``, so a Compose v1 run (most of a CPU-second) yields the CPU to the
+# server's own work, and to the console's other commands on the way to the first screen.
+_NICELY = 'command -v nice >/dev/null 2>&1 && exec nice -n 10 "$@"; exec "$@"'
+_IN_DIR_NICELY = 'cd -- "$1" || exit 125; shift; ' + _NICELY
 NO_DIRECTORY = 125
 
 
@@ -58,7 +63,8 @@ async def detect(host: Host, timeout: float = COMPOSE_TIMEOUT) -> ComposeTool | 
 
 async def _version(host: Host, argv: tuple[str, ...], timeout: float) -> ComposeTool | None:
     try:
-        result = await host.run([*argv, "version"], timeout=timeout)
+        result = await host.run(["sh", "-c", _NICELY, "ops-console", *argv, "version"],
+                                timeout=timeout)
     except TimeoutError:
         return None
     if not result.ok:
@@ -82,10 +88,12 @@ def likely_tool(created_by: str | None) -> ComposeTool | None:
     return ComposeTool(_CANDIDATES[1] if major == 1 else _CANDIDATES[0], found.group(1), major)
 
 
-def compose_command(tool: ComposeTool, key: ProjectKey, *args: str) -> list[str]:
-    """argv running ``tool`` for the project in its working directory (exit 125: no dir)."""
-    argv = ["sh", "-c", _IN_DIR, "ops-console", key.working_dir, *tool.argv,
-            "-p", key.project]
+def compose_command(tool: ComposeTool, key: ProjectKey, *args: str,
+                    nicely: bool = False) -> list[str]:
+    """argv running ``tool`` for the project in its working directory (exit 125: no dir);
+    ``nicely`` (a read) at a lower priority where the server has ``nice``."""
+    argv = ["sh", "-c", _IN_DIR_NICELY if nicely else _IN_DIR, "ops-console",
+            key.working_dir, *tool.argv, "-p", key.project]
     for path in key.config_files:
         argv += ["-f", path]
     argv += ["--project-directory", key.working_dir]
@@ -125,10 +133,12 @@ async def resolve_config(host: Host, tool: ComposeTool, key: ProjectKey,
     as_json = tool.major >= 2
     args = ("config", "--format", "json") if as_json else ("config",)
     try:
-        result = await host.run(compose_command(tool, key, *args), timeout=timeout)
+        result = await host.run(compose_command(tool, key, *args, nicely=True),
+                                timeout=timeout)
         if as_json and not result.ok and b"--format" in result.stderr:
             as_json = False
-            result = await host.run(compose_command(tool, key, "config"), timeout=timeout)
+            result = await host.run(compose_command(tool, key, "config", nicely=True),
+                                    timeout=timeout)
     except TimeoutError:
         return ComposeAnswer("timeout")
     unset = unset_variables(result.stderr)
@@ -147,8 +157,8 @@ async def config_hashes(host: Host, tool: ComposeTool, key: ProjectKey,
                         timeout: float = COMPOSE_TIMEOUT) -> dict[str, str]:
     """Compose's own config hash per service (``config --hash=*``); {} when unavailable."""
     try:
-        result = await host.run(compose_command(tool, key, "config", "--hash=*"),
-                                timeout=timeout)
+        result = await host.run(compose_command(tool, key, "config", "--hash=*",
+                                                nicely=True), timeout=timeout)
     except TimeoutError:
         return {}
     if not result.ok:
