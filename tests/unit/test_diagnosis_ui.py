@@ -199,3 +199,42 @@ async def test_a_change_after_a_quiet_spell_is_diagnosed_at_once_and_a_burst_coa
         assert strip.pending and strip.runs == runs + 1
         await until(pilot, lambda: not strip.pending)
         assert strip.runs == runs + 2
+
+
+async def test_a_log_batch_waits_out_the_window_and_any_other_change_brings_it_forward(
+        ) -> None:
+    """Log batches (several a second in a flood) are diagnosed ``COALESCE_S`` after the
+    last diagnosis; a container, secrets or probe change only ``PROMPT_S`` after it, and
+    a log batch waiting meanwhile is part of that diagnosis."""
+    from console.engine.contracts import Change
+    from console.engine.logs.model import LogBatch, LogChange
+    from console.ui.widgets import diagnosis_strip
+
+    fleet = FakeFleet(every_pane=True)
+    app = app_for(fleet, placeholders=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot)
+        strip = app.query_one(DiagnosisStrip)
+        await until(pilot, lambda: strip.runs > 0 and not strip.pending)
+        strip.rediagnose()
+        runs = strip.runs
+        strip._on_change(LogChange(service="logs", server=None,
+                                   batch=LogBatch(lines=[], events=[])))
+        await pilot.pause()
+        assert strip.pending and strip.runs == runs
+        assert strip._due == strip._diagnosed_at + diagnosis_strip.COALESCE_S
+        await until(pilot, lambda: not strip.pending)
+        assert strip.runs == runs + 1
+
+        strip.rediagnose()
+        runs = strip.runs
+        strip._on_change(LogChange(service="logs", server=None,
+                                   batch=LogBatch(lines=[], events=[])))
+        strip._on_change(Change("secrets", "alpha"))
+        await pilot.pause()
+        assert strip.pending and strip.runs == runs
+        assert strip._due == strip._diagnosed_at + diagnosis_strip.PROMPT_S
+        await until(pilot, lambda: not strip.pending)
+        assert strip.runs == runs + 1
+        await pilot.pause(diagnosis_strip.COALESCE_S)
+        assert strip.runs == runs + 1  # the log batch's own wait was dropped
