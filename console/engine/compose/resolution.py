@@ -52,6 +52,35 @@ async def _abandon(asking: asyncio.Future[_T],
             answer.discard()
 
 
+def _unreadable(exc: OSError) -> str:
+    """Why a file cannot be read, in fixed words (an OS message names more than needed)."""
+    if isinstance(exc, PermissionError):
+        return "cannot be read: permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "cannot be read: it is a directory"
+    return f"cannot be read ({type(exc).__name__})"
+
+
+async def _environ(host: Host, wanted: set[str], timeout: float) -> dict[str, str]:
+    """The ``wanted`` names' values in the environment Compose runs in on that server
+    (``env -0``); no other value is kept. Nothing on a timeout."""
+    try:
+        result = await host.run(["env", "-0"], timeout=timeout)
+    except TimeoutError:
+        return {}
+    raw = result.stdout
+    found: dict[str, str] = {}
+    try:
+        for item in raw.split(b"\0"):
+            name, sep, value = item.partition(b"=")
+            text = name.decode("utf-8", "surrogateescape")
+            if sep and text in wanted:
+                found[text] = value.decode("utf-8", "surrogateescape")
+    finally:
+        del raw, result
+    return found
+
+
 def base_files(key: ProjectKey) -> tuple[str, ...]:
     """The files a project's labels name: its compose files, then its env files."""
     return tuple(dict.fromkeys((*key.config_files, *key.env_files)))
@@ -200,12 +229,8 @@ class Resolution:
             return await self.host.read_file(path, max_bytes=limit)
         except (HostUnavailable, FileNotFoundError):
             raise
-        except PermissionError:
-            self.problem(f"{self.short(path)} cannot be read: permission denied")
-        except IsADirectoryError:
-            self.problem(f"{self.short(path)} cannot be read: it is a directory")
         except OSError as exc:
-            self.problem(f"{self.short(path)} cannot be read ({type(exc).__name__})")
+            self.problem(f"{self.short(path)} {_unreadable(exc)}")
         return None
 
     async def _read_compose_files(self) -> list[tuple[str, bytes]]:
@@ -250,12 +275,8 @@ class Resolution:
             raise
         except FileNotFoundError:
             return f"does not exist on {self.host.name}"
-        except PermissionError:
-            return "cannot be read: permission denied"
-        except IsADirectoryError:
-            return "cannot be read: it is a directory"
         except OSError as exc:
-            return f"cannot be read ({type(exc).__name__})"
+            return _unreadable(exc)
 
     async def _read_project_env(self) -> None:
         """The interpolation env files (the label's, else ``.env``); absent is normal."""
@@ -289,19 +310,7 @@ class Resolution:
         if not wanted:
             return
         self.asked |= wanted
-        try:
-            result = await self.host.run(["env", "-0"], timeout=self.owner._timeout)
-        except TimeoutError:
-            return
-        raw = result.stdout
-        try:
-            for item in raw.split(b"\0"):
-                name, sep, value = item.partition(b"=")
-                text = name.decode("utf-8", "surrogateescape")
-                if sep and text in wanted:
-                    self.environ[text] = value.decode("utf-8", "surrogateescape")
-        finally:
-            del raw, result
+        self.environ.update(await _environ(self.host, wanted, self.owner._timeout))
 
     async def _read_env_files(self, files: ComposeFiles) -> dict[str, EnvFile | None]:
         raw_format = {p for s in files.services.values() for p, _, raw in s.env_files if raw}
