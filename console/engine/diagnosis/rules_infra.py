@@ -7,7 +7,7 @@ finds into an earlier finding that already explains it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from console.engine.diagnosis.common import (
     Candidate,
@@ -48,6 +48,7 @@ CONNECTING_GRACE_S = 30.0  # a server still connecting after this long is a find
 # Just connected, the containers service still shows the state it had while connecting
 # until its first listing over the new connection is in: not yet a Docker problem.
 DOCKER_GRACE_S = 10.0
+STARTUP_S = 15.0  # a probe this soon after a container started may have seen it start
 CRASH_UPTIME_S = 120.0  # a container that restarted and has run less than this is crashing
 UPSTREAM_RECENT_S = 180.0  # proxy upstream lines older than this no longer link a backend
 
@@ -344,16 +345,13 @@ def app_error(server: ServerInput, now: datetime) -> list[Candidate]:
 def endpoint_failing(server: ServerInput, now: datetime) -> list[Candidate]:
     """A failing endpoint no other rule explained: the probe's own reason, and where to look."""
     out: list[Candidate] = []
-    started = [c.started_at for c in server.containers
-               if c.state == "running" and c.started_at is not None]
-    restarted = max(started, default=None)
     for endpoint in server.endpoints:
         klass = endpoint.klass
         if endpoint.result is None or endpoint.result.ok or klass in ("cert_expiring", "app_5xx",
                                                                        "unreachable"):
             continue
-        if restarted is not None and endpoint.result.checked_at < restarted:
-            continue  # probed before a container (re)started: the next probe will tell
+        if _while_starting(server, endpoint.result.checked_at):
+            continue  # the next probe will tell
         where = _host_of(endpoint.url)
         evidence = [endpoint_evidence(server.name, endpoint)]
         if klass in BAD_GATEWAY_CLASSES:
@@ -367,6 +365,17 @@ def endpoint_failing(server: ServerInput, now: datetime) -> list[Candidate]:
                                                fixes[1:]), since=endpoint.since)
         out.append(Candidate(finding, frozenset({("health", server.name, endpoint.name)})))
     return out
+
+
+def _while_starting(server: ServerInput, checked_at: datetime) -> bool:
+    """Whether a failed probe may only have seen a container starting: it ran before one
+    (re)started, or less than ``STARTUP_S`` after, or while one's healthcheck still says
+    "starting". Right after a restart nothing listens yet, and the probe that found the
+    port closed would otherwise stand as a failure until the next one."""
+    grace = timedelta(seconds=STARTUP_S)
+    return any(c.state == "running" and c.started_at is not None
+               and (checked_at < c.started_at + grace or c.health == "starting")
+               for c in server.containers)
 
 
 def _unexplained_gateway(server: ServerInput, endpoint: Endpoint, evidence: list[Evidence],
