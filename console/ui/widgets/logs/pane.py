@@ -50,6 +50,18 @@ COUNT_WINDOW_S = 900
 REFILTER_DELAY = 0.15
 
 
+def next_match(view: LogView, pattern: re.Pattern[str], direction: int) -> int | None:
+    """The next line (``direction`` 1) or previous one (-1) from the cursor, wrapping
+    around, whose text as shown matches; from the end when no line is selected."""
+    count = len(view.lines)
+    start = view.cursor if view.cursor is not None else count
+    for step in range(1, count + 1):
+        index = (start + direction * step) % count
+        if pattern.search(view.format(view.lines[index]).plain):
+            return index
+    return None
+
+
 class FramePacer:
     """New lines on screen now, or at the next frame if one was drawn under ``FRAME_S`` ago
     (``FLOOD_FRAME_S`` when the last frame brought more rows than the pane shows).
@@ -353,17 +365,13 @@ class LogsPane(Vertical):
 
     def action_search_next(self, direction: int) -> None:
         view = self.view
-        pattern = view.search
-        if pattern is None or not view.lines:
+        if view.search is None or not view.lines:
             return
-        count = len(view.lines)
-        start = view.cursor if view.cursor is not None else count
-        for step in range(1, count + 1):
-            index = (start + direction * step) % count
-            if pattern.search(view.format(view.lines[index]).plain):
-                view.move_to(index)
-                return
-        self.find_bar.say(f"no match for /{make_visible(pattern.pattern, 60)}/")
+        index = next_match(view, view.search, direction)
+        if index is None:
+            self.find_bar.say(f"no match for /{make_visible(view.search.pattern, 60)}/")
+        else:
+            view.move_to(index)
 
     def on_log_view_cursor_moved(self) -> None:
         self._update_status()
