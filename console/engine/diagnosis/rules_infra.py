@@ -369,13 +369,13 @@ def endpoint_failing(server: ServerInput, now: datetime) -> list[Candidate]:
 
 def _while_starting(server: ServerInput, checked_at: datetime) -> bool:
     """Whether a failed probe may only have seen a container starting: it ran before one
-    (re)started, or less than ``STARTUP_S`` after, or while one's healthcheck still says
-    "starting". Right after a restart nothing listens yet, and the probe that found the
-    port closed would otherwise stand as a failure until the next one."""
+    (re)started, or less than ``STARTUP_S`` after. Right after a restart nothing listens
+    yet, and the probe that found the port closed would otherwise stand as a failure until
+    the next one. A healthcheck's "starting" is not enough: a container can stay so for
+    minutes (or one unrelated to the endpoint can), and a real failure would be hidden."""
     grace = timedelta(seconds=STARTUP_S)
     return any(c.state == "running" and c.started_at is not None
-               and (checked_at < c.started_at + grace or c.health == "starting")
-               for c in server.containers)
+               and checked_at < c.started_at + grace for c in server.containers)
 
 
 def _unexplained_gateway(server: ServerInput, endpoint: Endpoint, evidence: list[Evidence],
