@@ -38,6 +38,13 @@ def _bring_up_lab(config: pytest.Config) -> None:
         reporter.write_line(f"lab {outcome} ({time.monotonic() - started:.1f}s)")
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.support.timings import summary
+
+    for line in summary():
+        terminalreporter.write_line(line)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return

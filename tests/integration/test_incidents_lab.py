@@ -8,8 +8,8 @@ words say (the secret back into the file, the auth URL corrected), and the findi
 clear by itself, with no other key, within ``CLEAR_S``. Docker's own state is checked too.
 
 ``incident_lab`` resets the lab before and after each test, and checks the baseline is
-back (the backend on its volume), so every other test sees it. ``TIMES`` collects each
-time-to-finding; ``-s`` prints them (the README's table).
+back (the backend on its volume), so every other test sees it. Each time to finding is
+recorded (``tests.support.timings``) and printed at the end of the run (the README's table).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from console.ui.screens.diagnosis import DiagnosisScreen
 from console.ui.screens.recreate import RecreateScreen
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip
 from tests.lab import scenarios, stack
+from tests.support import timings
 from tests.support.live_app import screen_text, until
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
@@ -46,7 +47,6 @@ FIND_S = 5.0  # scenario in place -> finding on the strip, no key pressed
 FIND_003_S = 8.0
 CLEAR_S = 30.0  # fix confirmed -> finding gone (a recreate, health every 5 s, 2 s coalescing)
 SIZE = (160, 50)
-TIMES: dict[str, float] = {}
 
 
 def strip_of(app: OpsConsoleApp) -> DiagnosisStrip:
@@ -81,7 +81,7 @@ async def time_to_finding(pilot: Any, started: float, name: str,
     """Seconds from the scenario in place (the TUI starting) to the strip showing it."""
     await until(pilot, predicate, 30.0, what)  # waits on, so a miss is measured too
     took = time.monotonic() - started
-    TIMES[name] = took
+    timings.record(name, took)
     print(f"\ntime-to-finding {name}: {took:.1f} s")
     assert took <= bound, f"{what}: after {took:.1f} s, not within {bound} s"
     return took
