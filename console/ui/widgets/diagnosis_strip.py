@@ -3,12 +3,10 @@
 It is driven by the services' change events, never by polling: every service and every
 host's connection state tells it something changed. A change after a quiet spell is
 diagnosed at once (the first finding of an incident is not held back); the changes that
-follow are coalesced into one diagnosis at the end of a window from the last one:
-``COALESCE_S`` for log batches (a flood sends several a second), ``PROMPT_S`` for every
-other change (a container, a secrets round, a probe, a connection: rare, and each may be
-the one that names the incident). A burst of either costs at most two. The diagnosis
-itself is pure (``console.engine.diagnosis``). The strip keeps the recent log lines of each
-server from the log batches it is sent, so a diagnosis never copies the log buffers.
+follow within ``COALESCE_S`` are coalesced into one diagnosis at its end, so a burst costs
+at most two. The diagnosis itself is pure
+(``console.engine.diagnosis``). The strip keeps the recent log lines of each server from the
+log batches it is sent, so a diagnosis never copies the log buffers.
 
 One timer exists, and only while findings are shown: every ``TICK_S`` it re-diagnoses, since
 "held for 4 min" must count up and a log-based condition (a flood, a dependency's errors)
@@ -28,7 +26,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
@@ -43,31 +40,19 @@ from console.engine.diagnosis.targets import ContainerFix, fix_note
 from console.engine.logs.model import LogChange
 from console.models import LogLine, Severity, utcnow
 from console.ui.console_app import AppStrip
+from console.ui.messages import EngineChanged
 from console.ui.safe_text import safe
 
 if TYPE_CHECKING:
     from console.engine.fleet import FleetView
 
-__all__ = ["DiagnosisStrip", "StripChanged", "fix_note_line", "severity_style"]
+__all__ = ["DiagnosisStrip", "fix_note_line", "severity_style"]
 
 log = logging.getLogger(__name__)
 
 COALESCE_S = 0.5
-PROMPT_S = 0.1
 TICK_S = 30.0
 ROOMY_LINES = 3
-
-
-class StripChanged(Message, bubble=False):
-    """A service changed; the strip diagnoses again, at least ``spacing`` seconds after
-    its last diagnosis."""
-
-    def __init__(self, spacing: float) -> None:
-        super().__init__()
-        self.spacing = spacing
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StripChanged) and message.spacing == self.spacing
 
 
 def severity_style(severity: Severity) -> str:
@@ -127,8 +112,7 @@ class DiagnosisStrip(Static):
         self.error = ""
         self._lines: dict[str, deque[LogLine]] = {}
         self._unsubscribe: list[Callable[[], None]] = []
-        self._due: float | None = None  # time.monotonic() of the diagnosis waiting
-        self._waiting: Timer | None = None
+        self._pending = False
         self._diagnosed_at = float("-inf")  # time.monotonic() of the last diagnosis
         self._ticker: Timer | None = None
         self._listeners: list[Callable[[DiagnosisView], None]] = []
@@ -159,7 +143,7 @@ class DiagnosisStrip(Static):
     @property
     def pending(self) -> bool:
         """A change arrived that the strip has not diagnosed yet."""
-        return self._due is not None
+        return self._pending
 
     def add_listener(self, listener: Callable[[DiagnosisView], None]) -> Callable[[], None]:
         """``listener(view)`` after every diagnosis (the ``d`` screen follows the strip)."""
@@ -179,31 +163,24 @@ class DiagnosisStrip(Static):
         known, so it only keeps the lines and posts; the timer starts in the handler."""
         if isinstance(change, LogChange):
             self._keep(change.batch.lines)
-            self.post_message(StripChanged(COALESCE_S))
-        else:
-            self.post_message(StripChanged(PROMPT_S))
+        self.post_message(EngineChanged())
 
-    def on_strip_changed(self, message: StripChanged) -> None:
+    def on_engine_changed(self, message: EngineChanged) -> None:
         message.stop()
-        due = self._diagnosed_at + message.spacing
-        if self._due is not None and self._due <= due:
-            return  # a diagnosis is already waiting, and comes sooner
-        now = time.monotonic()
-        if now >= due:
-            self.rediagnose()
+        if self._pending:
             return
-        if self._waiting is not None:
-            self._waiting.stop()
-        self._due = due
-        self._waiting = self.set_timer(due - now, self.rediagnose)
+        since = time.monotonic() - self._diagnosed_at
+        if since >= COALESCE_S:
+            self.rediagnose()
+        else:
+            self._pending = True
+            self.set_timer(COALESCE_S - since, self.rediagnose)
 
     # -- diagnosing ----------------------------------------------------------------------
 
     def rediagnose(self) -> None:
         """One diagnosis of the current read models; the strip and its listeners redrawn."""
-        if self._waiting is not None:
-            self._waiting.stop()
-        self._due = self._waiting = None
+        self._pending = False
         self._diagnosed_at = time.monotonic()
         now = self._clock()
         lines = [line for ring in self._lines.values() for line in ring]
