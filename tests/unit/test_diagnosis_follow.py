@@ -199,6 +199,12 @@ async def test_a_click_on_a_row_is_the_operators_choice_too() -> None:
         assert selected(app) == "crm-nginx-1"
 
 
+def evidence_row(screen: DiagnosisScreen, row: tuple[str, str]) -> int:
+    """The index of the screen's line that points at ``row`` in the containers pane, or -1."""
+    return next((i for i, line in enumerate(screen._rows) if line.evidence is not None
+                 and line.evidence.pane == "containers" and line.evidence.row == row), -1)
+
+
 async def test_a_jump_from_d_is_the_operators_choice() -> None:
     fleet = FakeFleet(every_pane=True)
     app = app_for(fleet)
@@ -210,9 +216,9 @@ async def test_a_jump_from_d_is_the_operators_choice() -> None:
         await until(pilot, lambda: isinstance(app.screen, DiagnosisScreen))
         screen = app.screen
         assert isinstance(screen, DiagnosisScreen)
-        index = next(i for i, row in enumerate(screen._rows) if row.evidence is not None
-                     and row.evidence.pane == "containers"
-                     and row.evidence.row == ("bravo", "crm2-backend-1"))
+        # The screen follows the strip: the bravo finding can land after d was pressed.
+        await until(pilot, lambda: evidence_row(screen, ("bravo", "crm2-backend-1")) >= 0)
+        index = evidence_row(screen, ("bravo", "crm2-backend-1"))
         screen.query_one("#diagnosis-list").highlighted = index  # type: ignore[attr-defined]
         await pilot.press("enter")
         await until(pilot, lambda: selected(app) == "crm2-backend-1")
