@@ -63,7 +63,7 @@ from console.ui.screens.diagnosis import DiagnosisScreen
 from console.ui.screens.help import HelpScreen
 from console.ui.screens.migrate import MigrateScreen
 from console.ui.screens.test_login import TestLoginScreen
-from console.ui.themes import load_themes, resolve_theme, theme_variable_defaults
+from console.ui.themes import install_themes, theme_variable_defaults
 from console.ui.widgets import PANES, PaneFactory, PaneSpec, SelectsServer
 from console.ui.widgets.containers_pane import ContainersPane
 from console.ui.widgets.diagnosis_strip import DiagnosisStrip
@@ -80,6 +80,22 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5.0
 
 PaneClasses = dict[str, PaneFactory | None]
+
+
+def make_pane(spec: PaneSpec, overrides: PaneClasses, fleet: FleetView) -> Widget:
+    """The pane if it constructs; otherwise an honest stand-in with the error."""
+    pane_id = f"pane-{spec.id}"
+    try:
+        pane_class = overrides.get(spec.id, spec.pane)
+        if pane_class is None:
+            return NotBuiltPane(spec.title, id=pane_id)
+        pane = pane_class(fleet)
+    except Exception as exc:  # noqa: BLE001 - one broken pane must not stop the console
+        log.exception("pane %s failed", spec.id)
+        return NotBuiltPane(spec.title, error=f"{type(exc).__name__}: {exc}", id=pane_id)
+    if pane.id is None:
+        pane.id = pane_id
+    return pane
 
 
 class PaneTabs(Tabs, can_focus=False):
@@ -124,20 +140,10 @@ class OpsConsoleApp(App[int]):
         self._startup_messages: list[tuple[str, str]] = []
         self.flow = ActionFlow(self)
         self.strip = DiagnosisStrip(self.fleet, clock=self.clock, id="diagnosis-strip")
-        self._setup_themes()
+        self._startup_messages += [(problem, "warning") for problem in
+                                   install_themes(self, config.console.theme)]
 
     # -- themes --------------------------------------------------------------------------
-
-    def _setup_themes(self) -> None:
-        themes, problems = load_themes()
-        for theme in themes.values():
-            self.register_theme(theme)
-        for problem in problems:
-            self._startup_messages.append((problem, "warning"))
-        name, message = resolve_theme(self.config.console.theme, self.available_themes)
-        if message:
-            self._startup_messages.append((message, "warning"))
-        self.theme = name
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """Severity/state colours for themes that lack them (Textual's built-ins)."""
@@ -159,23 +165,8 @@ class OpsConsoleApp(App[int]):
                 frame = Vertical(classes="pane-frame", id=f"frame-{spec.id}")
                 frame.border_title = f"{spec.key} {spec.title}"
                 with frame:
-                    yield self._make_pane(spec)
+                    yield make_pane(spec, self._pane_overrides, self.fleet)
         yield Footer(show_command_palette=False)
-
-    def _make_pane(self, spec: PaneSpec) -> Widget:
-        """The pane if it constructs; otherwise an honest stand-in with the error."""
-        pane_id = f"pane-{spec.id}"
-        try:
-            pane_class = self._pane_overrides.get(spec.id, spec.pane)
-            if pane_class is None:
-                return NotBuiltPane(spec.title, id=pane_id)
-            pane = pane_class(self.fleet)
-        except Exception as exc:  # noqa: BLE001 - one broken pane must not stop the console
-            log.exception("pane %s failed", spec.id)
-            return NotBuiltPane(spec.title, error=f"{type(exc).__name__}: {exc}", id=pane_id)
-        if pane.id is None:
-            pane.id = pane_id
-        return pane
 
     def pane(self, pane_id: str) -> Widget:
         """The widget inside a pane's frame (real pane or stand-in)."""

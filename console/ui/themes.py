@@ -133,6 +133,17 @@ def resolve_theme(requested: str, available: Iterable[str]) -> tuple[str, str | 
                       f"ops-console themes: {choices}; Textual's built-ins work too.")
 
 
+def install_themes(app: App[Any], requested: str) -> list[str]:
+    """Register every theme found on ``app`` and switch to ``requested`` (or the fallback).
+    Returns what the operator should be told: broken theme files, a theme not found."""
+    themes, problems = load_themes()
+    for theme in themes.values():
+        app.register_theme(theme)
+    name, message = resolve_theme(requested, app.available_themes)
+    app.theme = name
+    return problems + ([message] if message else [])
+
+
 def theme_variable_defaults(theme: Theme) -> dict[str, str]:
     """Severity and state colours for a theme that does not define them (Textual built-ins)."""
     warning = theme.warning or "#ffa62b"
