@@ -242,3 +242,38 @@ async def test_a_batch_of_changed_cells_repaints_only_their_rows_on_screen() -> 
         assert str(table.get_cell("t90", column)) == "8 ms"
         await pilot.pause()
         assert "7&#160;ms" in app.export_screenshot()
+
+
+async def test_a_cell_that_grows_in_place_widens_its_column_on_screen() -> None:
+    """One target going from ok to failing keeps its row (same keys), so its cells are
+    updated in place: the new class and reason must be drawn whole, not cut to the width
+    the first round's words gave their columns."""
+    failing = {"now": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/query":
+            values = {"up": "1", "probe_success": "0" if failing["now"] else "1",
+                      "probe_duration_seconds": "0.012",
+                      "probe_http_status_code": "503" if failing["now"] else "200"}
+            result = [{"metric": {"__name__": metric, "job": "blackbox",
+                                  "instance": "http://a/"}, "value": [1, values[metric]]}
+                      for metric in metrics_of(request) if metric in values]
+            return httpx.Response(200, json={"status": "success", "data": {
+                "resultType": "vector", "result": result}})
+        return lab_handler(request)
+
+    fleet = PaneFleet(handler)
+    await fleet.fleet_sources.refresh()
+    app = pane_app(fleet)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await pilot.pause()
+        assert table_rows(app)[0][2] == "ok"
+        failing["now"] = True
+        await fleet.fleet_sources.refresh()
+        await pilot.pause()
+        await pilot.pause()
+        row = table_rows(app)[0]
+        probe, why = row[2], row[6]
+        assert probe != "ok" and len(probe) > len("Probe") and len(why) > 20
+        drawn = app.query_one("#fleet-table", DataTable).render_line(1).text
+        assert f" {probe} " in drawn and why[:60] in drawn

@@ -76,17 +76,29 @@ class FleetTable(DataTable[Text]):
     """
 
     def update_cells(self, changes: list[tuple[int, str, Any, Text]]) -> None:
-        """``changes``: (row index, row key, column key, new cell)."""
+        """``changes``: (row index, row key, column key, new cell). A cell wider than its
+        column widens it (widths only grow, as ``update_cell(update_width=True)`` would
+        make them), so a target whose class or reason changed in place is not cut."""
         if not changes:
             return
         rows: set[int] = set()
+        widened = False
         for index, row_key, column_key, value in changes:
             row = RowKey(row_key)
             if row not in self._row_locations or column_key not in self._column_locations:
                 raise CellDoesNotExist(f"no cell {row_key!r}, {column_key!r}")
             self._data[row][column_key] = value
             rows.add(index)
+            column = self.columns[column_key]
+            if column.auto_width and value.cell_len > column.content_width:
+                column.content_width = value.cell_len
+                widened = True
         self._update_count += 1
+        if widened:
+            # The columns to its right moved: the whole table, laid out again.
+            self._require_update_dimensions = True
+            self.refresh()
+            return
         # Every row is one line high (rows are added with the default height), so a row's
         # region is its index below the header: DataTable.refresh_row sums the heights of
         # the rows above it, which over 500 changed rows cost more than the repaint saves.
