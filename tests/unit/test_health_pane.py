@@ -24,6 +24,7 @@ from console.ui.screens.health_detail import HealthDetailScreen, detail_sections
 from console.ui.widgets.health_pane import (
     NO_ENDPOINTS,
     SPARK_GAP,
+    SPARK_WIDTH,
     HealthPane,
     format_ago,
     sparkline,
@@ -192,6 +193,25 @@ async def test_live_update_changes_cells_in_place_and_keeps_the_cursor() -> None
         assert pane.cursor_row == cursor
         assert pane.selected_server() == "alpha"
     assert login[1:4] == ("ok", "200 OK in 4 ms", "200")
+
+
+async def test_the_columns_stay_put_while_the_history_fills(monkeypatch) -> None:
+    """One latency a round: the sparkline grows a bar each time for its first minute, and
+    the columns to its right must not move with it."""
+    monkeypatch.setattr(HealthPane, "COALESCE_S", 0.05)
+    first = state(OK, latencies=(10.0,))
+    health = FakeHealth([first])
+    app = pane_app(fleet_with(health))
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.query_one(HealthPane)
+        await pilot.pause()
+        widths = [column.get_render_width(pane) for column in pane.columns.values()]
+        for runs in range(2, SPARK_WIDTH + 2):
+            health.push(replace(first, latencies=(10.0,) * runs, runs=runs))
+            await pilot.pause(HealthPane.COALESCE_S + 0.1)
+            assert [column.get_render_width(pane) for column in pane.columns.values()] == widths
+        row = next(r for r in texts(app) if r[0].strip() == "health")
+        assert len(row[5]) == SPARK_WIDTH  # the history column is full now
 
 
 async def test_the_changed_column_ticks_without_a_new_result(monkeypatch) -> None:
