@@ -3,6 +3,7 @@ enter on a configured server, a source that stops answering, and hostile label v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -41,6 +42,26 @@ def pane_app(fleet: PaneFleet) -> PaneApp:
 def table_rows(app: App[None]) -> list[list[str]]:
     table = app.query_one("#fleet-table", DataTable)
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def one_target(values: Callable[[], dict[str, str]],
+               labels: Callable[[], dict[str, str]] = dict,
+               ) -> Callable[[httpx.Request], httpx.Response]:
+    """Prometheus answering for one target (``http://a/`` of job ``blackbox``): each query
+    gets ``values()`` by metric and ``labels()`` on every series, as they are at the time of
+    the request; the other endpoints answer as the lab's engines did."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/api/v1/query":
+            return lab_handler(request)
+        now, extra = values(), labels()
+        result = [{"metric": {"__name__": metric, "job": "blackbox", "instance": "http://a/",
+                              **extra}, "value": [1, now[metric]]}
+                  for metric in metrics_of(request) if metric in now]
+        return httpx.Response(200, json={"status": "success", "data": {
+            "resultType": "vector", "result": result}})
+
+    return handler
 
 
 async def test_failing_targets_with_critical_alerts_come_first() -> None:
@@ -145,21 +166,11 @@ async def test_a_later_round_updates_the_changed_cells_in_place_and_escapes_them
     and text that arrives only in the later round is still shown literally."""
     hostile = "[bold red]x[/]\x1b[2J"
     round_two = {"now": False}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/v1/query":
-            job = hostile if round_two["now"] else "j"
-            values = {"up": "1", "probe_success": "0" if round_two["now"] else "1",
-                      "probe_duration_seconds": "0.250" if round_two["now"] else "0.012",
-                      "probe_http_status_code": "200"}
-            result = [{"metric": {"__name__": metric, "job": "blackbox",
-                                  "instance": "http://a/", "env": job},
-                       "value": [1, values[metric]]}
-                      for metric in metrics_of(request) if metric in values]
-            return httpx.Response(200, json={"status": "success", "data": {
-                "resultType": "vector", "result": result}})
-        return lab_handler(request)
-
+    handler = one_target(
+        lambda: {"up": "1", "probe_success": "0" if round_two["now"] else "1",
+                 "probe_duration_seconds": "0.250" if round_two["now"] else "0.012",
+                 "probe_http_status_code": "200"},
+        lambda: {"env": hostile if round_two["now"] else "j"})
     fleet = PaneFleet(handler)
     await fleet.fleet_sources.refresh()
     app = pane_app(fleet)
@@ -249,19 +260,10 @@ async def test_a_cell_that_grows_in_place_widens_its_column_on_screen() -> None:
     updated in place: the new class and reason must be drawn whole, not cut to the width
     the first round's words gave their columns."""
     failing = {"now": False}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/v1/query":
-            values = {"up": "1", "probe_success": "0" if failing["now"] else "1",
-                      "probe_duration_seconds": "0.012",
-                      "probe_http_status_code": "503" if failing["now"] else "200"}
-            result = [{"metric": {"__name__": metric, "job": "blackbox",
-                                  "instance": "http://a/"}, "value": [1, values[metric]]}
-                      for metric in metrics_of(request) if metric in values]
-            return httpx.Response(200, json={"status": "success", "data": {
-                "resultType": "vector", "result": result}})
-        return lab_handler(request)
-
+    handler = one_target(
+        lambda: {"up": "1", "probe_success": "0" if failing["now"] else "1",
+                 "probe_duration_seconds": "0.012",
+                 "probe_http_status_code": "503" if failing["now"] else "200"})
     fleet = PaneFleet(handler)
     await fleet.fleet_sources.refresh()
     app = pane_app(fleet)
